@@ -1,0 +1,217 @@
+"""Held-out evaluation: sample solutions with the few-shot prompt, judge them in the sandbox, report pass@k.
+
+Samples are appended to `samples.jsonl` a block of puzzles at a time, so a rerun into the same folder resumes
+after the last finished block; `results.json` is written once every puzzle has its n samples.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox import STATUSES, Judge, Limits
+
+from puzzleloop.data import P3Instance, load_heldout
+from puzzleloop.files import append_jsonl, read_jsonl_prefix, write_json_atomic, write_jsonl_atomic
+from puzzleloop.metrics import summarise
+from puzzleloop.models import DEFAULT_MODEL, load_model
+from puzzleloop.prompts import SolvedExample, solution_from_completion, solve_prompt, tutorial_examples
+from puzzleloop.provenance import provenance
+from puzzleloop.puzzles import Puzzle, parse_puzzle
+from puzzleloop.sampling import Sampler, SamplingConfig
+
+SAMPLES_FILE = "samples.jsonl"
+RESULTS_FILE = "results.json"
+# Settings that change what a sample means: a resumed run must use the same ones.
+RESUME_KEYS = ("model", "heldout", "n", "temperature", "top_p", "max_new_tokens", "seed", "timeout", "memory_mb")
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one held-out evaluation (the paper's protocol: 5-shot tutorial prompt, temperature 0.8)."""
+
+    model: str = DEFAULT_MODEL
+    heldout: str = "p3-test228"
+    n: int = 8
+    k: tuple[int, ...] = (1, 10, 100)
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_new_tokens: int = 96
+    seed: int = 0
+    timeout: float = 1.0
+    memory_mb: int = 1024
+    limit: int | None = None
+    batch_size: int | None = None
+    device: str = "auto"
+    p3_dir: str | None = None
+    block_puzzles: int = 8
+    workers: int = 2
+
+
+class EvalError(RuntimeError):
+    """The output folder holds an evaluation made with other settings."""
+
+
+def heldout_puzzles(config: EvalConfig) -> list[tuple[P3Instance, Puzzle]]:
+    instances = load_heldout(config.heldout, config.p3_dir)
+    if config.limit is not None:
+        instances = instances[: config.limit]
+    return [(instance, parse_puzzle(instance.sat, instance.name)) for instance in instances]
+
+
+def _check_resumable(output_dir: Path, config: EvalConfig) -> None:
+    settings_path = output_dir / "settings.json"
+    wanted = {key: getattr(config, key) for key in RESUME_KEYS}
+    if settings_path.exists():
+        stored = json.loads(settings_path.read_text())
+        changed = {k: (stored.get(k), v) for k, v in wanted.items() if stored.get(k) != v}
+        if changed:
+            details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            raise EvalError(f"{output_dir} holds an evaluation with other settings ({details}); choose another folder")
+    else:
+        write_json_atomic(settings_path, wanted)
+
+
+def _completed_samples(path: Path, n: int) -> dict[str, list[dict]]:
+    """Samples of puzzles that have all n, rewriting the file without a torn or partial tail."""
+    rows = read_jsonl_prefix(path)
+    by_puzzle: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_puzzle[row["puzzle"]].append(row)
+    complete = {name: sorted(r, key=lambda r: r["sample"]) for name, r in by_puzzle.items() if len(r) == n}
+    kept = [row for rows_ in complete.values() for row in rows_]
+    if len(kept) != len(rows):
+        write_jsonl_atomic(path, kept)
+    return complete
+
+
+def evaluate(
+    config: EvalConfig,
+    output_dir: Path,
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    judge: Judge | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) one evaluation into `output_dir` and return the contents of results.json."""
+    started = time.time()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _check_resumable(output_dir, config)
+    puzzles = heldout_puzzles(config)
+    samples_path = output_dir / SAMPLES_FILE
+    done = _completed_samples(samples_path, config.n)
+    pending = [p for p in puzzles if p[0].name not in done]
+
+    sampling_seconds = 0.0
+    generated_tokens = 0
+    if pending:
+        if model is None:
+            model, tokenizer = load_model(config.model, config.device)
+        sampler = Sampler(model, tokenizer)
+        examples = tutorial_examples(config.p3_dir)
+        own_judge = judge is None
+        if judge is None:
+            judge = Judge(workers=config.workers, limits=Limits(timeout=config.timeout, memory_mb=config.memory_mb))
+        try:
+            for start in range(0, len(puzzles), config.block_puzzles):
+                block = [p for p in puzzles[start : start + config.block_puzzles] if p[0].name not in done]
+                if not block:
+                    continue
+                label = f"eval {start + 1}-{start + len(block)}/{len(puzzles)}" if progress else False
+                tick = time.time()
+                rows = _sample_and_judge(sampler, judge, block, examples, config, seed_offset=start, label=label)
+                sampling_seconds += time.time() - tick
+                generated_tokens += sum(row["tokens"] for row in rows)
+                append_jsonl(samples_path, rows)
+                for row in rows:
+                    done.setdefault(row["puzzle"], []).append(row)
+        finally:
+            if own_judge:
+                judge.close()
+
+    results = _results(config, puzzles, done, time.time() - started, sampling_seconds, generated_tokens)
+    write_json_atomic(output_dir / RESULTS_FILE, results)
+    return results
+
+
+def _sample_and_judge(
+    sampler: Sampler,
+    judge: Judge,
+    block: Sequence[tuple[P3Instance, Puzzle]],
+    examples: Sequence[SolvedExample],
+    config: EvalConfig,
+    seed_offset: int,
+    label: str | bool,
+) -> list[dict[str, Any]]:
+    """n samples for each puzzle of a block, each judged; one row per sample for samples.jsonl."""
+    sampling = SamplingConfig(
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.max_new_tokens,
+        batch_size=config.batch_size,
+        seed=config.seed * 1_000_003 + seed_offset,
+    )
+    completions = sampler.sample([solve_prompt(p, examples) for _, p in block], config.n, sampling, label)
+    rows, pairs = [], []
+    for (instance, puzzle), samples in zip(block, completions, strict=True):
+        for j, completion in enumerate(samples):
+            pairs.append((puzzle.source, solution_from_completion(puzzle, completion.text)))
+            rows.append({"puzzle": instance.name, "module": instance.module, "sample": j,
+                         "completion": completion.text, "tokens": completion.num_tokens})
+    for row, verdict in zip(rows, judge.judge(pairs), strict=True):
+        row.update(status=verdict.status, reason=verdict.reason, seconds=verdict.seconds)
+    return rows
+
+
+def _results(
+    config: EvalConfig,
+    puzzles: Sequence[tuple[P3Instance, Puzzle]],
+    samples: dict[str, list[dict]],
+    wall_seconds: float,
+    sampling_seconds: float,
+    generated_tokens: int,
+) -> dict[str, Any]:
+    outcomes = [[row["status"] == "verified" for row in samples[i.name]] for i, _ in puzzles]
+    summary = summarise(outcomes, config.k, seed=config.seed)
+    by_module: dict[str, list[list[bool]]] = defaultdict(list)
+    for (instance, _), outcome in zip(puzzles, outcomes, strict=True):
+        by_module[instance.module or "(none)"].append(outcome)
+    statuses = Counter(row["status"] for i, _ in puzzles for row in samples[i.name])
+    return {
+        "settings": asdict(config),
+        **summary,
+        "per_module": {
+            module: {"puzzles": len(o), "solved": sum(any(x) for x in o),
+                     "pass@1": summarise(o, (1,))["pass@1"]}
+            for module, o in sorted(by_module.items())
+        },
+        "per_puzzle": {i.name: sum(o) for (i, _), o in zip(puzzles, outcomes, strict=True)},
+        "solved_puzzles": sum(any(o) for o in outcomes),
+        "status_counts": {status: statuses.get(status, 0) for status in STATUSES},
+        "tokens_generated_this_run": generated_tokens,
+        "tokens_per_second": generated_tokens / sampling_seconds if sampling_seconds else None,
+        "wall_seconds_this_run": wall_seconds,
+        "provenance": provenance(),
+    }
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A short human-readable summary of results.json."""
+    lines = [f"{'metric':<16}{'value':>9}  95% interval", "-" * 44]
+    for key in (k for k in results if k.startswith("pass@") and not k.endswith("_ci95")):
+        low, high = results[f"{key}_ci95"]
+        k = key.split("@")[1]
+        lines.append(f"{key:<16}{results[key]:>9.2%}  [{low:.2%}, {high:.2%}]")
+        lines.append(f"{'solved≤' + k:<16}{results['solved_within@' + k]:>9.2%}")
+    lines.append(f"solved puzzles: {results['solved_puzzles']} of {results['puzzles']} (n={results['n']})")
+    lines.append("statuses: " + ", ".join(f"{s}={c}" for s, c in results["status_counts"].items() if c))
+    if results.get("tokens_per_second"):
+        wall = results["wall_seconds_this_run"]
+        lines.append(f"sampling: {results['tokens_per_second']:.1f} tokens/s; wall time {wall:.0f}s")
+    return "\n".join(lines)
