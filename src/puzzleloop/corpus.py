@@ -1,0 +1,351 @@
+"""The verified-puzzle corpus: one SQLite file per run holding every puzzle, every attempt and stage markers.
+
+Why SQLite: each batch is one transaction in WAL mode, so a `kill -9` at any moment leaves the file with
+whole batches only, and the round pipeline can resume from what is committed. Attempts carry an index that
+is unique per (puzzle, round), so replaying a batch after a crash inserts nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+STATUSES = ("verified", "wrong", "type_error", "error", "timeout", "memory", "rejected", "crashed")
+
+_SCHEMA = f"""
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE puzzles (
+    id INTEGER PRIMARY KEY,
+    canonical_hash TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    answer_type TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    proposer TEXT NOT NULL,
+    prompt_seeds TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0,
+    solve_rate REAL
+);
+CREATE INDEX puzzles_round ON puzzles(round);
+CREATE TABLE solutions (
+    id INTEGER PRIMARY KEY,
+    puzzle_id INTEGER NOT NULL REFERENCES puzzles(id),
+    source TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
+    length INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    UNIQUE (puzzle_id, round, attempt)
+);
+CREATE INDEX solutions_status ON solutions(status, round);
+CREATE TABLE stages (
+    round INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (round, stage)
+);
+"""
+
+
+class CorpusError(RuntimeError):
+    """The corpus file is missing, is not a puzzleloop corpus, is corrupt, or was given bad records."""
+
+
+@dataclass(frozen=True)
+class PuzzleRecord:
+    """A new puzzle to store; `canonical_hash` decides whether it is a duplicate."""
+
+    canonical_hash: str
+    source: str
+    answer_type: str
+    round: int
+    proposer: str
+    prompt_seeds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One sampled solution and the sandbox's verdict on it."""
+
+    source: str
+    status: str
+
+
+@dataclass(frozen=True)
+class PuzzleRow:
+    """A stored puzzle with its running solve statistics (`solve_rate` is None until attempted)."""
+
+    id: int
+    canonical_hash: str
+    source: str
+    answer_type: str
+    round: int
+    proposer: str
+    prompt_seeds: tuple[str, ...]
+    attempts: int
+    successes: int
+    solve_rate: float | None
+
+
+@dataclass(frozen=True)
+class SolutionRow:
+    """A stored attempt; `length` is len(source) in characters."""
+
+    id: int
+    puzzle_id: int
+    source: str
+    status: str
+    length: int
+    round: int
+    attempt: int
+
+
+_PUZZLE_COLUMNS = (
+    "p.id, p.canonical_hash, p.source, p.answer_type, p.round, p.proposer, p.prompt_seeds, "
+    "p.attempts, p.successes, p.solve_rate"
+)
+_SOLUTION_COLUMNS = "s.id, s.puzzle_id, s.source, s.status, s.length, s.round, s.attempt"
+
+
+def _puzzle_row(values: Sequence[Any]) -> PuzzleRow:
+    return PuzzleRow(*values[:6], tuple(json.loads(values[6])), *values[7:10])
+
+
+class Corpus:
+    """An open corpus file. Every write method is one transaction; use as a context manager to close it."""
+
+    def __init__(self, path: Path, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise CorpusError(f"{self.path}: no corpus file there")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is exactly one transaction.
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._check_or_create_schema()
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise CorpusError(f"{self.path}: not a readable SQLite corpus ({e})") from e
+        except CorpusError:
+            self._db.close()
+            raise
+
+    def _check_or_create_schema(self) -> None:
+        with self._transaction() as db:  # inside the lock, so two processes cannot both create the schema
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                return
+        if "schema_version" not in tables:
+            raise CorpusError(f"{self.path}: an SQLite file but not a puzzleloop corpus (no schema_version)")
+        row = self._db.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            raise CorpusError(f"{self.path}: corpus has an empty schema_version table")
+        if row[0] > SCHEMA_VERSION:
+            raise CorpusError(
+                f"{self.path}: corpus schema version {row[0]} is newer than this puzzleloop ({SCHEMA_VERSION})"
+            )
+        if row[0] < SCHEMA_VERSION:
+            raise CorpusError(f"{self.path}: corpus schema version {row[0]} is older than {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error: all of a batch or none of it."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Corpus:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- puzzles -------------------------------------------------------------------------------------
+
+    def add_puzzles(self, records: Sequence[PuzzleRecord]) -> int:
+        """Insert a batch in one transaction, skipping hashes already stored; return how many were new."""
+        for i, rec in enumerate(records):
+            for name in ("canonical_hash", "source", "answer_type"):
+                if not isinstance(getattr(rec, name), str) or not getattr(rec, name):
+                    raise CorpusError(f"{self.path}: puzzle record {i}: field {name!r} must be a non-empty string")
+            if not isinstance(rec.round, int) or rec.round < 0:
+                raise CorpusError(f"{self.path}: puzzle record {i}: field 'round' must be an int >= 0")
+        inserted = 0
+        with self._transaction() as db:
+            for rec in records:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO puzzles "
+                    "(canonical_hash, source, answer_type, round, proposer, prompt_seeds) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        rec.canonical_hash,
+                        rec.source,
+                        rec.answer_type,
+                        rec.round,
+                        rec.proposer,
+                        json.dumps(list(rec.prompt_seeds)),
+                    ),
+                )
+                inserted += cur.rowcount
+        return inserted
+
+    def known_hashes(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT canonical_hash FROM puzzles")}
+
+    def puzzle(self, puzzle_id: int) -> PuzzleRow:
+        row = self._db.execute(f"SELECT {_PUZZLE_COLUMNS} FROM puzzles p WHERE p.id = ?", (puzzle_id,)).fetchone()
+        if row is None:
+            raise CorpusError(f"{self.path}: no puzzle with id {puzzle_id}")
+        return _puzzle_row(row)
+
+    def puzzles(self, round: int | None = None, unattempted_in_round: int | None = None) -> list[PuzzleRow]:
+        """Puzzles in id order, optionally those proposed in `round` and/or with no attempt in a round."""
+        where, params = [], []
+        if round is not None:
+            where.append("p.round = ?")
+            params.append(round)
+        if unattempted_in_round is not None:
+            where.append("NOT EXISTS (SELECT 1 FROM solutions s WHERE s.puzzle_id = p.id AND s.round = ?)")
+            params.append(unattempted_in_round)
+        sql = f"SELECT {_PUZZLE_COLUMNS} FROM puzzles p"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_puzzle_row(r) for r in self._db.execute(sql + " ORDER BY p.id", params)]
+
+    # -- attempts ------------------------------------------------------------------------------------
+
+    def record_attempts(
+        self, puzzle_id: int, round: int, attempts: Sequence[Attempt], first_attempt: int = 0
+    ) -> int:
+        """Store attempts `first_attempt, first_attempt+1, ...` of a puzzle in a round, in one transaction.
+
+        Attempt indices already stored for (puzzle, round) are skipped, so replaying a batch after a crash
+        changes nothing. The puzzle's attempts/successes/solve_rate are recounted from all its stored
+        attempts. Returns how many rows were inserted.
+        """
+        for i, att in enumerate(attempts):
+            if att.status not in STATUSES:
+                raise CorpusError(
+                    f"{self.path}: puzzle {puzzle_id} attempt {first_attempt + i}: unknown status "
+                    f"{att.status!r} (expected one of {', '.join(STATUSES)})"
+                )
+            if not isinstance(att.source, str):
+                raise CorpusError(f"{self.path}: puzzle {puzzle_id} attempt {first_attempt + i}: source not a str")
+        inserted = 0
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM puzzles WHERE id = ?", (puzzle_id,)).fetchone() is None:
+                raise CorpusError(f"{self.path}: no puzzle with id {puzzle_id}")
+            for i, att in enumerate(attempts):
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO solutions (puzzle_id, source, status, length, round, attempt) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (puzzle_id, att.source, att.status, len(att.source), round, first_attempt + i),
+                )
+                inserted += cur.rowcount
+            db.execute(
+                "UPDATE puzzles SET "
+                "attempts = (SELECT COUNT(*) FROM solutions WHERE puzzle_id = :id), "
+                "successes = (SELECT COUNT(*) FROM solutions WHERE puzzle_id = :id AND status = 'verified') "
+                "WHERE id = :id",
+                {"id": puzzle_id},
+            )
+            db.execute(
+                "UPDATE puzzles SET solve_rate = CASE WHEN attempts > 0 THEN CAST(successes AS REAL) / attempts "
+                "END WHERE id = ?",
+                (puzzle_id,),
+            )
+        return inserted
+
+    def attempted_puzzle_ids(self, round: int) -> set[int]:
+        return {r[0] for r in self._db.execute("SELECT DISTINCT puzzle_id FROM solutions WHERE round = ?", (round,))}
+
+    def solutions(self, puzzle_id: int) -> list[SolutionRow]:
+        rows = self._db.execute(
+            f"SELECT {_SOLUTION_COLUMNS} FROM solutions s WHERE s.puzzle_id = ? ORDER BY s.round, s.attempt",
+            (puzzle_id,),
+        )
+        return [SolutionRow(*r) for r in rows]
+
+    def verified_solutions(self, rounds: Sequence[int] | None = None) -> list[tuple[PuzzleRow, SolutionRow]]:
+        """Verified (puzzle, solution) pairs, optionally only solutions found in `rounds`.
+
+        Ordered by puzzle id, then shortest first (ties broken by source text), so callers can rely on it.
+        """
+        sql = (
+            f"SELECT {_PUZZLE_COLUMNS}, {_SOLUTION_COLUMNS} FROM solutions s JOIN puzzles p ON p.id = s.puzzle_id "
+            "WHERE s.status = 'verified'"
+        )
+        params: list[int] = []
+        if rounds is not None:
+            params = [int(r) for r in rounds]
+            sql += f" AND s.round IN ({', '.join('?' * len(params))})"
+        sql += " ORDER BY p.id, s.length, s.source, s.id"
+        return [(_puzzle_row(r[:10]), SolutionRow(*r[10:])) for r in self._db.execute(sql, params)]
+
+    # -- stage markers -------------------------------------------------------------------------------
+
+    def stage_done(self, round: int, stage: str) -> bool:
+        return self.stage_info(round, stage) is not None
+
+    def mark_stage_done(self, round: int, stage: str, info: dict[str, Any]) -> None:
+        """Record that a stage of a round finished, with JSON-serialisable `info` (counts, paths, timings)."""
+        try:
+            text = json.dumps(info, sort_keys=True)
+        except TypeError as e:
+            raise CorpusError(f"{self.path}: round {round} stage {stage!r}: info is not JSON ({e})") from e
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO stages (round, stage, info) VALUES (?, ?, ?)", (round, stage, text))
+
+    def stage_info(self, round: int, stage: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT info FROM stages WHERE round = ? AND stage = ?", (round, stage)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    # -- reporting -----------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for reports: puzzles per round and answer type, attempts per status and per round."""
+
+        def grouped(sql: str) -> dict[Any, int]:
+            return {k: n for k, n in self._db.execute(sql)}
+
+        return {
+            "puzzles": self._db.execute("SELECT COUNT(*) FROM puzzles").fetchone()[0],
+            "solved_puzzles": self._db.execute("SELECT COUNT(*) FROM puzzles WHERE successes > 0").fetchone()[0],
+            "solutions": self._db.execute("SELECT COUNT(*) FROM solutions").fetchone()[0],
+            "puzzles_per_round": grouped("SELECT round, COUNT(*) FROM puzzles GROUP BY round ORDER BY round"),
+            "puzzles_per_answer_type": grouped(
+                "SELECT answer_type, COUNT(*) FROM puzzles GROUP BY answer_type ORDER BY answer_type"
+            ),
+            "solutions_per_status": grouped("SELECT status, COUNT(*) FROM solutions GROUP BY status ORDER BY status"),
+            "solutions_per_round": grouped("SELECT round, COUNT(*) FROM solutions GROUP BY round ORDER BY round"),
+            "verified_per_round": grouped(
+                "SELECT round, COUNT(*) FROM solutions WHERE status = 'verified' GROUP BY round ORDER BY round"
+            ),
+        }
