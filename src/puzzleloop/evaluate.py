@@ -162,8 +162,15 @@ def _sample_and_judge(
     for (instance, puzzle), samples in zip(block, completions, strict=True):
         for j, completion in enumerate(samples):
             pairs.append((puzzle.source, solution_from_completion(puzzle, completion.text)))
-            rows.append({"puzzle": instance.name, "module": instance.module, "sample": j,
-                         "completion": completion.text, "tokens": completion.num_tokens})
+            rows.append(
+                {
+                    "puzzle": instance.name,
+                    "module": instance.module,
+                    "sample": j,
+                    "completion": completion.text,
+                    "tokens": completion.num_tokens,
+                }
+            )
     for row, verdict in zip(rows, judge.judge(pairs), strict=True):
         row.update(status=verdict.status, reason=verdict.reason, seconds=verdict.seconds)
     return rows
@@ -187,8 +194,7 @@ def _results(
         "settings": asdict(config),
         **summary,
         "per_module": {
-            module: {"puzzles": len(o), "solved": sum(any(x) for x in o),
-                     "pass@1": summarise(o, (1,))["pass@1"]}
+            module: {"puzzles": len(o), "solved": sum(any(x) for x in o), "pass@1": summarise(o, (1,))["pass@1"]}
             for module, o in sorted(by_module.items())
         },
         "per_puzzle": {i.name: sum(o) for (i, _), o in zip(puzzles, outcomes, strict=True)},

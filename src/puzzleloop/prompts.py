@@ -55,9 +55,7 @@ class ProposePrompt:
     next_name: str
 
 
-def propose_prompt(
-    seeds: Sequence[tuple[str, str]], count: int, rng: random.Random
-) -> ProposePrompt:
+def propose_prompt(seeds: Sequence[tuple[str, str]], count: int, rng: random.Random) -> ProposePrompt:
     """`count` shuffled seed puzzles numbered f1..fk, ending with the open `def f{k+1}(` the model completes."""
     if not seeds:
         raise ValueError("propose_prompt: no seed puzzles")

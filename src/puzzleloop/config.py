@@ -1,0 +1,187 @@
+"""Self-play run configuration: dataclasses with defaults, loaded from YAML, overridden by `--set key=value`.
+
+The resolved configuration is frozen into the run folder as `config.yaml`; a resumed run reads it back, so the
+numbers of a run always come from one set of settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from puzzleloop.models import DEFAULT_MODEL
+from puzzleloop.select import SelectionConfig
+from puzzleloop.train import TrainConfig
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is wrong; the message names the file and the field."""
+
+
+@dataclass
+class ProposeConfig:
+    """Few-shot puzzle proposal (paper: shuffled train155 seeds, temperature 0.9, 200 new tokens)."""
+
+    seeds: str = "p3-train155"  # p3-train155 | ours | both
+    prompts: int = 16  # distinct shuffled prompts per round
+    samples_per_prompt: int = 8
+    shots: int = 8  # seed puzzles shown per prompt
+    temperature: float = 0.9
+    top_p: float = 1.0
+    max_new_tokens: int = 200
+
+
+@dataclass
+class FilterConfig:
+    """Which proposals become corpus puzzles."""
+
+    trivial_check: bool = True  # reject puzzles that simple candidate answers satisfy
+    contamination_threshold: float = 0.8  # similarity to any P3 test instance at or above this is rejected
+    max_source_chars: int = 2000
+
+
+@dataclass
+class SolveConfig:
+    """Attempts at each kept puzzle with the few-shot solve prompt (paper: 100 at temperature 0.9)."""
+
+    attempts: int = 16
+    temperature: float = 0.9
+    top_p: float = 1.0
+    max_new_tokens: int = 150
+    block_puzzles: int = 8  # puzzles sampled together, committed to the corpus as they finish
+
+
+@dataclass
+class HeldoutConfig:
+    """Held-out measurement after every round (the eval command's settings)."""
+
+    heldout: str = "p3-test228"
+    n: int = 8
+    k: tuple[int, ...] = (1, 8)
+    temperature: float = 0.8
+    max_new_tokens: int = 96
+    limit: int | None = None
+
+
+@dataclass
+class RunConfig:
+    """One self-play run: `rounds` rounds of propose, filter, solve, select, train, evaluate."""
+
+    output_dir: str = "runs/default"
+    model_name_or_path: str = DEFAULT_MODEL
+    rounds: int = 1
+    seed: int = 0
+    device: str = "auto"
+    train_from: str = "base"  # base (paper: retrain the base model on all rounds) | last
+    p3_dir: str | None = None
+    timeout: float = 1.0  # sandbox seconds per check
+    memory_mb: int = 1024
+    workers: int = 2
+    batch_size: int | None = None  # sampler sequences decoded together; None chooses automatically
+    propose: ProposeConfig = field(default_factory=ProposeConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    solve: SolveConfig = field(default_factory=SolveConfig)
+    select: SelectionConfig = field(default_factory=SelectionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: HeldoutConfig = field(default_factory=HeldoutConfig)
+
+    def validate(self) -> None:
+        choices = {
+            "propose.seeds": (self.propose.seeds, ("p3-train155", "ours", "both")),
+            "train_from": (self.train_from, ("base", "last")),
+            "select.rounds": (self.select.rounds, ("all", "latest")),
+            "train.loss_on": (self.train.loss_on, ("all", "solution")),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        if self.rounds < 1:
+            raise ConfigError(f"rounds: must be at least 1, got {self.rounds}")
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check a YAML value against a dataclass field's annotation (converting lists to tuples, ints to floats)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        return _coerce(value, next(a for a in options if a is not type(None)), where)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return _build(annotation, value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(annotation)[:1]
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float, str, bool) and type(value) is not annotation:
+        raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    values = {key: _coerce(value, hints[key], f"{where}.{key}" if where else key) for key, value in data.items()}
+    return cls(**values)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"--set {dotted}: {part} is not a section")
+    data[leaf] = value
+
+
+def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Defaults, then the YAML file, then `key.sub=value` overrides (values parsed as YAML scalars)."""
+    data: dict[str, Any] = {}
+    label = "defaults"
+    if path is not None:
+        label = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of settings")
+        data = loaded or {}
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. solve.attempts=32")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    try:
+        config = _build(RunConfig, data, "")
+    except ConfigError as error:
+        raise ConfigError(f"{label}: {error}") from None
+    config.validate()
+    return config
+
+
+def config_to_yaml(config: RunConfig) -> str:
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return list(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return yaml.safe_dump(plain(dataclasses.asdict(config)), sort_keys=False)

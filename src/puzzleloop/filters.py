@@ -1,0 +1,134 @@
+"""Which proposed puzzles enter the corpus: each filter step is counted, so a round reports what it removed.
+
+Order: not too long, parses, signature (one typed answer parameter of a P3 type, literal defaults), answer used,
+not trivially satisfiable (simple candidates judged in the sandbox), not a duplicate of the corpus, not
+contaminated (near any held-out instance). Model-written code is only ever run by the sandbox judge.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sandbox import Judge
+
+from puzzleloop.puzzles import ANSWER_TYPES, NearDuplicateIndex, PuzzleError, canonical_hash, parse_puzzle
+
+FILTER_STEPS = ("too_long", "parse", "signature", "answer_used", "trivial", "duplicate", "contaminated")
+
+_SCALAR_CANDIDATES: dict[str, list[object]] = {
+    "int": list(range(-10, 101)),
+    "float": [0.0, 1.0, -1.0, 0.5, 2.0],
+    "str": ["", "a", "b", "ab", "abc", "0", "1", " ", "hello"],
+    "bool": [True, False],
+}
+
+
+def trivial_candidates(answer_type: str) -> list[object]:
+    """The paper's simple answers: small ints, short strings, short lists of those (nested lists likewise)."""
+    if answer_type in _SCALAR_CANDIDATES:
+        return _SCALAR_CANDIDATES[answer_type]
+    if answer_type.startswith("List[") and answer_type.endswith("]"):
+        items = trivial_candidates(answer_type[5:-1])[:6]
+        return [[], *([x] for x in items), items[:2], items[:3]]
+    return []
+
+
+def answer_is_used(source: str, answer_name: str) -> bool:
+    """Whether the body reads the answer parameter at all (a puzzle that ignores it cannot be solved meaningfully)."""
+    function = ast.parse(source).body[0]
+    body = ast.Module(body=function.body, type_ignores=[])
+    return any(isinstance(node, ast.Name) and node.id == answer_name for node in ast.walk(body))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    source: str  # `def sat(...)`
+    seeds: tuple[str, ...]
+
+
+@dataclass
+class FilterResult:
+    kept: list[tuple[Proposal, str, str]] = field(default_factory=list)  # (proposal, answer type, canonical hash)
+    removed: Counter = field(default_factory=Counter)  # step -> count
+    nearest_heldout: list[tuple[str, float]] = field(default_factory=list)  # per structurally valid proposal
+
+    def counts(self, proposed: int) -> dict[str, int]:
+        """Proposals left after each step, in order, for the funnel."""
+        left, funnel = proposed, {"proposed": proposed}
+        for step in FILTER_STEPS:
+            left -= self.removed[step]
+            funnel[f"after_{step}"] = left
+        return funnel
+
+
+def filter_proposals(
+    proposals: Sequence[Proposal],
+    *,
+    judge: Judge,
+    known_hashes: Iterable[str],
+    heldout_index: NearDuplicateIndex,
+    contamination_threshold: float,
+    trivial_check: bool = True,
+    max_source_chars: int = 2000,
+) -> FilterResult:
+    result = FilterResult()
+    structural: list[tuple[Proposal, str]] = []
+    for proposal in proposals:
+        step = _structural_problem(proposal.source, max_source_chars)
+        if step:
+            result.removed[step] += 1
+        else:
+            structural.append((proposal, parse_puzzle(proposal.source).answer_type))
+
+    trivial = _trivially_solved(judge, structural) if trivial_check else set()
+    seen = set(known_hashes)
+    for index, (proposal, answer_type) in enumerate(structural):
+        if index in trivial:
+            result.removed["trivial"] += 1
+            continue
+        digest = canonical_hash(proposal.source)
+        if digest in seen:
+            result.removed["duplicate"] += 1
+            continue
+        seen.add(digest)
+        nearest = heldout_index.nearest(proposal.source)
+        result.nearest_heldout.append(nearest)
+        if nearest[1] >= contamination_threshold:
+            result.removed["contaminated"] += 1
+            continue
+        result.kept.append((proposal, answer_type, digest))
+    return result
+
+
+def _structural_problem(source: str, max_source_chars: int) -> str | None:
+    """The first filter step a proposal fails without running it, or None."""
+    if len(source) > max_source_chars:
+        return "too_long"
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return "parse"
+    try:
+        puzzle = parse_puzzle(source)
+    except PuzzleError:
+        return "signature"
+    if puzzle.answer_type not in ANSWER_TYPES:
+        return "signature"
+    if not answer_is_used(source, puzzle.answer_name):
+        return "answer_used"
+    return None
+
+
+def _trivially_solved(judge: Judge, puzzles: Sequence[tuple[Proposal, str]]) -> set[int]:
+    """Indexes of puzzles that some trivial candidate satisfies, judged in one sandbox batch."""
+    owners: list[int] = []
+    pairs: list[tuple[str, str]] = []
+    for index, (proposal, answer_type) in enumerate(puzzles):
+        for candidate in trivial_candidates(answer_type):
+            owners.append(index)
+            pairs.append((proposal.source, f"def sol():\n    return {candidate!r}\n"))
+    verdicts = judge.judge(pairs) if pairs else []
+    return {owner for owner, verdict in zip(owners, verdicts, strict=True) if verdict.status == "verified"}

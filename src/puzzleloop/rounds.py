@@ -1,0 +1,405 @@
+"""Self-play rounds: propose, filter, solve (+ verify), select, train, evaluate; every stage resumable.
+
+Layout of a run folder:
+    config.yaml            the frozen configuration
+    corpus.sqlite          puzzles, every attempt with its verdict, and the stage done-markers
+    baseline/eval/         held-out evaluation of the starting model (once)
+    round_<r>/proposals.jsonl, filter.json, train.jsonl, checkpoint/, eval/
+    metrics.jsonl          one line per evaluated model (rewritten from the done-markers, so never torn)
+
+A stage writes its outputs atomically (or commits them in one transaction) before its done-marker, so a run that
+was killed redoes at most the stage it was in, and `--resume` skips every finished stage.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox import Judge, Limits
+
+from puzzleloop.config import ConfigError, RunConfig, config_to_yaml, load_config
+from puzzleloop.corpus import Attempt, Corpus, PuzzleRecord
+from puzzleloop.data import load_seed_puzzles, named_set
+from puzzleloop.evaluate import EvalConfig, evaluate
+from puzzleloop.files import append_jsonl, read_jsonl_prefix, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from puzzleloop.filters import Proposal, filter_proposals
+from puzzleloop.models import load_model
+from puzzleloop.prompts import (
+    ProposePrompt,
+    proposal_from_completion,
+    propose_prompt,
+    solution_from_completion,
+    solve_prompt,
+    tutorial_examples,
+)
+from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, parse_puzzle
+from puzzleloop.sampling import Sampler, SamplingConfig
+from puzzleloop.select import select_training_set
+from puzzleloop.train import train
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+STAGES = ("propose", "filter", "solve", "select", "train", "eval")
+
+
+def prepare_run(config_path: Path | None, output_dir: str | None, overrides: list[str], resume: bool) -> RunConfig:
+    """Resolve the configuration and freeze it into the run folder (a resumed run reads the frozen one back)."""
+    if resume:
+        run_dir = Path(output_dir) if output_dir else Path(load_config(config_path, overrides).output_dir)
+        frozen = run_dir / CONFIG_FILE
+        if not frozen.exists():
+            raise ConfigError(f"{frozen}: nothing to resume (no frozen config in {run_dir})")
+        config = load_config(frozen, overrides)
+    else:
+        config = load_config(config_path, overrides + ([f"output_dir={output_dir}"] if output_dir else []))
+        frozen = Path(config.output_dir) / CONFIG_FILE
+        if frozen.exists() and frozen.read_text() != config_to_yaml(config):
+            raise ConfigError(
+                f"{frozen.parent} already holds a run with other settings: add --resume to continue it, "
+                "or choose another --output-dir"
+            )
+    config.output_dir = str(frozen.parent)
+    write_text_atomic(frozen, config_to_yaml(config))
+    return config
+
+
+class SelfPlayRun:
+    """Drives one run folder through its rounds; holds at most one loaded model at a time."""
+
+    def __init__(self, config: RunConfig, log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.dir = Path(config.output_dir)
+        self.log = log
+        self.corpus = Corpus(self.dir / "corpus.sqlite")
+        self._loaded: tuple[str, Any, Any] | None = None
+        self._judge: Judge | None = None
+
+    # -- resources -------------------------------------------------------------------------------------
+    def judge(self) -> Judge:
+        if self._judge is None:
+            limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
+            self._judge = Judge(workers=self.config.workers, limits=limits)
+        return self._judge
+
+    def model(self, name_or_path: str) -> tuple[Any, Any]:
+        if self._loaded is None or self._loaded[0] != name_or_path:
+            self._release_model()
+            self.log(f"loading model {name_or_path}")
+            self._loaded = (name_or_path, *load_model(name_or_path, self.config.device))
+        return self._loaded[1], self._loaded[2]
+
+    def _release_model(self) -> None:
+        self._loaded = None
+        gc.collect()
+
+    def close(self) -> None:
+        self._release_model()
+        if self._judge is not None:
+            self._judge.close()
+        self.corpus.close()
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def run(self) -> list[dict[str, Any]]:
+        try:
+            self._stage(0, "eval", lambda: self._evaluate(0, self.config.model_name_or_path))
+            for round_ in range(1, self.config.rounds + 1):
+                for stage in STAGES:
+                    self._stage(round_, stage, lambda s=stage, r=round_: getattr(self, f"_{s}")(r))
+            return self.write_metrics()
+        finally:
+            self.close()
+
+    def _stage(self, round_: int, stage: str, body: Callable[[], dict[str, Any]]) -> None:
+        if self.corpus.stage_done(round_, stage):
+            self.log(f"round {round_} {stage}: done earlier, skipped")
+            return
+        self.log(f"round {round_} {stage}: starting")
+        started = time.time()
+        info = body()
+        info["seconds"] = round(time.time() - started, 1)
+        self.corpus.mark_stage_done(round_, stage, info)
+        self.log(f"round {round_} {stage}: {_brief(info)}")
+        if stage == "eval":
+            self.write_metrics()
+
+    def round_dir(self, round_: int) -> Path:
+        path = self.dir / ("baseline" if round_ == 0 else f"round_{round_}")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def model_after(self, round_: int) -> str:
+        """The checkpoint that round `round_` produced (the start model for round 0 or an untrained round)."""
+        if round_ == 0:
+            return self.config.model_name_or_path
+        info = self.corpus.stage_info(round_, "train") or {}
+        return info.get("checkpoint") or self.model_after(round_ - 1)
+
+    # -- stages ----------------------------------------------------------------------------------------
+    def _seed_puzzles(self) -> list[tuple[str, str]]:
+        seeds: list[tuple[str, str]] = []
+        if self.config.propose.seeds in ("p3-train155", "both"):
+            seeds += [(i.name, i.sat) for i in named_set("p3-train155", self.config.p3_dir)]
+        if self.config.propose.seeds in ("ours", "both"):
+            seeds += [(f"seed:{s.name}", s.sat) for s in load_seed_puzzles()]
+        return seeds
+
+    def _propose_prompts(self, round_: int) -> list[ProposePrompt]:
+        rng = random.Random(f"{self.config.seed}-propose-{round_}")
+        seeds = self._seed_puzzles()
+        return [propose_prompt(seeds, self.config.propose.shots, rng) for _ in range(self.config.propose.prompts)]
+
+    def _propose(self, round_: int) -> dict[str, Any]:
+        cfg = self.config.propose
+        path = self.round_dir(round_) / "proposals.jsonl"
+        rows = read_jsonl_prefix(path)
+        per_prompt = Counter(row["prompt"] for row in rows)
+        done = {i for i, count in per_prompt.items() if count == cfg.samples_per_prompt}
+        write_jsonl_atomic(path, [row for row in rows if row["prompt"] in done])  # drop what a kill left half-done
+        prompts = self._propose_prompts(round_)
+        model, tokenizer = self.model(self.model_after(round_ - 1))
+        sampler = Sampler(model, tokenizer)
+        block = 4
+        for start in range(0, len(prompts), block):
+            pending = [i for i in range(start, min(start + block, len(prompts))) if i not in done]
+            if not pending:
+                continue
+            sampling = SamplingConfig(
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                max_new_tokens=cfg.max_new_tokens,
+                batch_size=self.config.batch_size,
+                seed=self.config.seed * 7919 + round_ * 131 + start,
+            )
+            label = f"propose {start + 1}-{pending[-1] + 1}/{len(prompts)}"
+            completions = sampler.sample([prompts[i].text for i in pending], cfg.samples_per_prompt, sampling, label)
+            append_jsonl(
+                path,
+                [
+                    {
+                        "prompt": i,
+                        "sample": j,
+                        "seeds": list(prompts[i].seeds),
+                        "completion": c.text,
+                        "tokens": c.num_tokens,
+                    }
+                    for i, samples in zip(pending, completions, strict=True)
+                    for j, c in enumerate(samples)
+                ],
+            )
+        return {"proposed": len(prompts) * cfg.samples_per_prompt, "proposer": self.model_after(round_ - 1)}
+
+    def _filter(self, round_: int) -> dict[str, Any]:
+        prompts = self._propose_prompts(round_)
+        proposals: list[Proposal] = []
+        rows = read_jsonl_prefix(self.round_dir(round_) / "proposals.jsonl")
+        unparsable = 0
+        for row in rows:
+            try:
+                source = proposal_from_completion(prompts[row["prompt"]], row["completion"])
+            except PuzzleError:
+                source = f"def {prompts[row['prompt']].next_name}({row['completion']}"
+                unparsable += 1
+            proposals.append(Proposal(source=source, seeds=tuple(row["seeds"])))
+        this_round = {p.canonical_hash for p in self.corpus.puzzles(round=round_)}
+        heldout = NearDuplicateIndex((i.name, i.sat) for i in named_set("p3-test-all", self.config.p3_dir))
+        result = filter_proposals(
+            proposals,
+            judge=self.judge(),
+            known_hashes=self.corpus.known_hashes() - this_round,  # a rerun after a kill re-finds its own rows
+            heldout_index=heldout,
+            contamination_threshold=self.config.filter.contamination_threshold,
+            trivial_check=self.config.filter.trivial_check,
+            max_source_chars=self.config.filter.max_source_chars,
+        )
+        proposer = self.model_after(round_ - 1)
+        self.corpus.add_puzzles(
+            [
+                PuzzleRecord(
+                    canonical_hash=digest,
+                    source=p.source,
+                    answer_type=answer_type,
+                    round=round_,
+                    proposer=proposer,
+                    prompt_seeds=p.seeds,
+                )
+                for p, answer_type, digest in result.kept
+            ]
+        )
+        similarities = [score for _, score in result.nearest_heldout]
+        info = {
+            "funnel": result.counts(len(proposals)),
+            "removed": dict(result.removed),
+            "kept": len(result.kept),
+            "contamination": {
+                "checked": len(similarities),
+                "rejected": result.removed["contaminated"],
+                "threshold": self.config.filter.contamination_threshold,
+                "max_similarity_kept": max(
+                    (s for s in similarities if s < self.config.filter.contamination_threshold), default=None
+                ),
+            },
+        }
+        write_json_atomic(self.round_dir(round_) / "filter.json", info)
+        return info
+
+    def _solve(self, round_: int) -> dict[str, Any]:
+        cfg = self.config.solve
+        attempted = self.corpus.attempted_puzzle_ids(round_)
+        todo = [p for p in self.corpus.puzzles(round=round_) if p.id not in attempted]
+        model, tokenizer = self.model(self.model_after(round_ - 1))
+        sampler = Sampler(model, tokenizer)
+        examples = tutorial_examples(self.config.p3_dir)
+        for start in range(0, len(todo), cfg.block_puzzles):
+            block = todo[start : start + cfg.block_puzzles]
+            puzzles = [parse_puzzle(row.source, name=f"puzzle {row.id}") for row in block]
+            sampling = SamplingConfig(
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                max_new_tokens=cfg.max_new_tokens,
+                batch_size=self.config.batch_size,
+                seed=self.config.seed * 104729 + block[0].id,
+            )
+            label = f"solve {start + 1}-{start + len(block)}/{len(todo)}"
+            completions = sampler.sample([solve_prompt(p, examples) for p in puzzles], cfg.attempts, sampling, label)
+            solutions = [
+                [solution_from_completion(p, c.text) for c in samples]
+                for p, samples in zip(puzzles, completions, strict=True)
+            ]
+            pairs = [(row.source, s) for row, sols in zip(block, solutions, strict=True) for s in sols]
+            verdicts = iter(self.judge().judge(pairs))
+            for row, sols in zip(block, solutions, strict=True):
+                self.corpus.record_attempts(row.id, round_, [Attempt(s, next(verdicts).status) for s in sols])
+        puzzles = self.corpus.puzzles(round=round_)
+        return {
+            "puzzles": len(puzzles),
+            "attempts": sum(p.attempts for p in puzzles),
+            "verified_solutions": sum(p.successes for p in puzzles),
+            "verified_puzzles": sum(1 for p in puzzles if p.successes),
+        }
+
+    def _select(self, round_: int) -> dict[str, Any]:
+        dataset = select_training_set(self.corpus, self.config.select, latest_round=round_)
+        write_jsonl_atomic(self.round_dir(round_) / "train.jsonl", dataset.to_list())
+        return {"examples": len(dataset), "puzzles": len(set(dataset["puzzle_id"])) if len(dataset) else 0}
+
+    def _train(self, round_: int) -> dict[str, Any]:
+        from datasets import Dataset
+
+        rows = read_jsonl_prefix(self.round_dir(round_) / "train.jsonl")
+        if not rows:
+            self.log(f"round {round_} train: no verified examples, the model stays {self.model_after(round_ - 1)}")
+            return {"checkpoint": None, "examples": 0}
+        start = self.config.model_name_or_path if self.config.train_from == "base" else self.model_after(round_ - 1)
+        self._release_model()
+        output = self.round_dir(round_) / "checkpoint"
+        result = train(start, Dataset.from_list(rows), output, self.config.train)
+        return {
+            "checkpoint": str(output),
+            "start": start,
+            "examples": len(rows),
+            "train_loss": result.train_loss,
+            "steps": result.steps,
+            "tokens": result.tokens,
+        }
+
+    def _eval(self, round_: int) -> dict[str, Any]:
+        return self._evaluate(round_, self.model_after(round_))
+
+    def _evaluate(self, round_: int, model_name: str) -> dict[str, Any]:
+        cfg = self.config.eval
+        eval_config = EvalConfig(
+            model=model_name,
+            heldout=cfg.heldout,
+            n=cfg.n,
+            k=cfg.k,
+            temperature=cfg.temperature,
+            max_new_tokens=cfg.max_new_tokens,
+            seed=self.config.seed,
+            timeout=self.config.timeout,
+            memory_mb=self.config.memory_mb,
+            limit=cfg.limit,
+            batch_size=self.config.batch_size,
+            device=self.config.device,
+            p3_dir=self.config.p3_dir,
+            workers=self.config.workers,
+        )
+        model, tokenizer = self.model(model_name)
+        results = evaluate(
+            eval_config, self.round_dir(round_) / "eval", model=model, tokenizer=tokenizer, judge=self.judge()
+        )
+        keys = [k for k in results if k.startswith(("pass@", "solved_within@"))]
+        return {
+            "model": model_name,
+            "puzzles": results["puzzles"],
+            "n": results["n"],
+            "solved_puzzles": results["solved_puzzles"],
+            "status_counts": results["status_counts"],
+            **{k: results[k] for k in keys},
+        }
+
+    # -- reporting -------------------------------------------------------------------------------------
+    def metrics(self) -> list[dict[str, Any]]:
+        """One record per evaluated round, gathered from the done-markers."""
+        lines = []
+        for round_ in range(0, self.config.rounds + 1):
+            evaluation = self.corpus.stage_info(round_, "eval")
+            if evaluation is None:
+                continue
+            line: dict[str, Any] = {"round": round_, **evaluation, "eval_seconds": evaluation.get("seconds")}
+            if round_:
+                infos = {stage: self.corpus.stage_info(round_, stage) or {} for stage in STAGES}
+                line |= {
+                    "proposed": infos["propose"].get("proposed"),
+                    "funnel": infos["filter"].get("funnel"),
+                    "contamination": infos["filter"].get("contamination"),
+                    "verified_puzzles": infos["solve"].get("verified_puzzles"),
+                    "verified_solutions": infos["solve"].get("verified_solutions"),
+                    "training_examples": infos["select"].get("examples"),
+                    "train_loss": infos["train"].get("train_loss"),
+                    "stage_seconds": {stage: info.get("seconds") for stage, info in infos.items()},
+                }
+            lines.append(line)
+        return lines
+
+    def write_metrics(self) -> list[dict[str, Any]]:
+        lines = self.metrics()
+        write_jsonl_atomic(self.dir / METRICS_FILE, lines)
+        return lines
+
+
+def _brief(info: dict[str, Any]) -> str:
+    shown = {k: v for k, v in info.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+
+
+def format_rounds_table(lines: list[dict[str, Any]], ks: tuple[int, ...]) -> str:
+    """The before/after table printed at the end of a run."""
+    header = ["round", "proposed", "kept", "verified", "train ex."] + [f"pass@{k} [95% CI]" for k in ks]
+    header += ["minutes"]
+    table = [header]
+    for line in lines:
+        funnel = line.get("funnel") or {}
+        seconds = (line.get("stage_seconds") or {"eval": line.get("eval_seconds")}).values()
+        cells = [
+            "base" if line["round"] == 0 else str(line["round"]),
+            str(line.get("proposed", "-")),
+            str(funnel.get("after_contaminated", "-")),
+            str(line.get("verified_puzzles", "-")),
+            str(line.get("training_examples", "-")),
+        ]
+        for k in ks:
+            if f"pass@{k}" in line:
+                low, high = line[f"pass@{k}_ci95"]
+                cells.append(f"{line[f'pass@{k}']:.2%} [{low:.2%}, {high:.2%}]")
+            else:
+                cells.append("-")
+        cells.append(f"{sum(s or 0 for s in seconds) / 60:.1f}")
+        table.append(cells)
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in table)
