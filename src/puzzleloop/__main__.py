@@ -1,0 +1,3 @@
+from puzzleloop.cli import main
+
+raise SystemExit(main())
