@@ -102,7 +102,8 @@ def parse_module(source: object, name: str = "<puzzle>") -> ast.Module:
         with _big_int_digits(source):
             tree = ast.parse(source)
     except SyntaxError as e:
-        raise PuzzleError(f"{name}: syntax error at line {e.lineno}: {e.msg}") from None
+        where = f" at line {e.lineno}" if e.lineno else ""
+        raise PuzzleError(f"{name}: syntax error{where}: {e.msg}") from None
     except (ValueError, RecursionError, MemoryError) as e:
         raise PuzzleError(f"{name}: cannot parse: {type(e).__name__}: {e}") from None
     depth = _tree_depth(tree)
