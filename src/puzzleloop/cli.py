@@ -1,0 +1,120 @@
+"""The `puzzleloop` command line: eval, verify, run (and the corpus and report commands)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# glibc returns freed training/sampling buffers to the OS eagerly by default; on CPU, keeping them mapped made
+# training steps 15-25% faster (GUIDE.md §4). The allocator reads these only at process start.
+_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4000000000", "MALLOC_TRIM_THRESHOLD_": "4000000000"}
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _add_eval(commands: argparse._SubParsersAction) -> None:
+    from puzzleloop.evaluate import EvalConfig
+
+    d = EvalConfig()
+    p = commands.add_parser("eval", help="measure pass@k on held-out puzzles (resumable)")
+    p.add_argument("--model", default=d.model, help="built-in name, HF hub id or local checkpoint (default: %(default)s)")
+    p.add_argument("--heldout", default=d.heldout, help="p3-test228, p3-test-all, p3-train155, p3-tutorial or a file")
+    p.add_argument("--n", type=int, default=d.n, help="samples per puzzle (default: %(default)s)")
+    p.add_argument("--k", type=_ints, default=d.k, help="pass@k values, e.g. 1,10,100 (those <= n are reported)")
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--timeout", type=float, default=d.timeout, help="sandbox seconds per check")
+    p.add_argument("--memory-mb", type=int, default=d.memory_mb, help="sandbox address-space limit per worker")
+    p.add_argument("--limit", type=int, default=None, help="only the first N puzzles")
+    p.add_argument("--batch-size", type=int, default=None, help="sequences decoded together (default: automatic)")
+    p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
+    p.add_argument("--p3-dir", default=None, help="folder with puzzles.json and split.json")
+    p.add_argument("--output-dir", type=Path, required=True, help="results.json and samples.jsonl go here")
+    p.set_defaults(handler=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from puzzleloop.evaluate import EvalConfig, evaluate, format_table
+
+    config = EvalConfig(
+        model=args.model, heldout=args.heldout, n=args.n, k=args.k, temperature=args.temperature, top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens, seed=args.seed, timeout=args.timeout, memory_mb=args.memory_mb,
+        limit=args.limit, batch_size=args.batch_size, device=args.device, p3_dir=args.p3_dir,
+    )  # fmt: skip
+    results = evaluate(config, args.output_dir)
+    print(format_table(results))
+    print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'samples.jsonl'}")
+    return 0
+
+
+def _add_verify(commands: argparse._SubParsersAction) -> None:
+    from puzzleloop.verify import add_verify_arguments, run_verify
+
+    p = commands.add_parser("verify", help="judge (sat, sol) pairs from a JSONL file in the sandbox")
+    add_verify_arguments(p)
+    p.set_defaults(handler=run_verify)
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("run", help="self-play rounds: propose, filter, solve, select, train, evaluate")
+    p.add_argument("config", type=Path, nargs="?", help="YAML config, e.g. configs/cpu-quick.yaml")
+    p.add_argument("--output-dir", default=None, help="run folder (default: the config's output_dir)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the output folder where it stopped")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set solve.attempts=32 (repeatable)")  # fmt: skip
+    p.set_defaults(handler=_run_selfplay)
+
+
+def _run_selfplay(args: argparse.Namespace) -> int:
+    from puzzleloop.rounds import SelfPlayRun, format_rounds_table, prepare_run
+
+    if args.config is None and not args.resume:
+        raise SystemExit("puzzleloop run: give a config file (e.g. configs/cpu-quick.yaml) or --resume --output-dir D")
+    config = prepare_run(args.config, args.output_dir, args.overrides, args.resume)
+    print(f"run folder: {config.output_dir}")
+    lines = SelfPlayRun(config).run()
+    print(format_rounds_table(lines, config.eval.k))
+    print(f"metrics: {Path(config.output_dir) / 'metrics.jsonl'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="puzzleloop", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_eval, _add_verify, _add_run):
+        add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    if any(key not in os.environ for key in _MALLOC_ENV) and argv is None:
+        os.execve(sys.executable, [sys.executable, "-m", "puzzleloop", *sys.argv[1:]], os.environ | _MALLOC_ENV)
+    args = build_parser().parse_args(argv)
+    from puzzleloop.config import ConfigError
+    from puzzleloop.corpus import CorpusError
+    from puzzleloop.data import DataError
+    from puzzleloop.evaluate import EvalError
+    from puzzleloop.models import ModelError
+    from puzzleloop.puzzles import PuzzleError
+
+    try:
+        return args.handler(args)
+    except (ConfigError, CorpusError, DataError, EvalError, ModelError, PuzzleError) as error:
+        print(f"puzzleloop {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"puzzleloop {args.command}: interrupted; rerun the same command (run: with --resume) to continue",
+              file=sys.stderr)  # fmt: skip
+        return 130
