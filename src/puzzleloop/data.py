@@ -358,7 +358,10 @@ def load_seed_puzzles(path: Path | None = None) -> list[SeedPuzzle]:
     try:
         data = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as e:
-        raise DataError(f"{path}: malformed YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise DataError(f"{path}: malformed YAML{where}: {problem}") from None
     seeds = [_seed_from_entry(entry, f"{path}: entry {i}")
              for i, entry in enumerate(_entries(data, str(path)))]
     names: set[str] = set()
