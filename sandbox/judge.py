@@ -1,0 +1,137 @@
+"""The caller's handle: starts the warm parent in a clean interpreter and turns pairs into verdicts.
+
+Workers are never forked from the caller (which may hold torch and many threads); the warm parent is a fresh
+`python -I -S` that sees only this package and RestrictedPython (and pyseccomp when installed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from sandbox.api import Limits, Verdict
+from sandbox.protocol import read_frame, write_frame
+
+log = logging.getLogger("sandbox")
+_logged: set[str] = set()
+_BOOT = "import sys; sys.path[:0] = sys.argv[1:]; from sandbox.pool import main; main()"
+
+
+def _import_roots() -> list[str]:
+    """Directories holding sandbox, RestrictedPython and pyseccomp: all the warm parent may import."""
+    import RestrictedPython
+
+    roots = [str(Path(__file__).resolve().parent.parent), str(Path(RestrictedPython.__file__).parent.parent)]
+    try:
+        import pyseccomp
+
+        roots.append(str(Path(pyseccomp.__file__).parent))
+    except ImportError:
+        pass
+    return list(dict.fromkeys(roots))
+
+
+def _warn_once(text: str) -> None:
+    if text not in _logged:
+        _logged.add(text)
+        log.warning("sandbox: %s", text)
+
+
+class Judge:
+    """Owns a warm parent and its worker pool; judge() returns one Verdict per (sat, sol) pair, in order."""
+
+    def __init__(self, workers: int | None = None, limits: Limits | None = None) -> None:
+        self.workers = workers if workers is not None else max(1, min(os.cpu_count() or 2, 8))
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        self.limits = limits or Limits()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _BOOT, *_import_roots()],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={}, close_fds=True, cwd="/",
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        write_frame(proc.stdin.fileno(), {"workers": self.workers, "limits": self.limits.as_dict()})
+        self._proc = proc
+        self._receive_until("ready", lambda rows: None)
+        return proc
+
+    def _receive_until(self, end: str, on_rows: Callable[[list[tuple[int, str, str, float]]], None]) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while True:
+            message = read_frame(self._proc.stdout.fileno())
+            if message is None:
+                raise RuntimeError(f"sandbox parent exited (code {self._proc.poll()})")
+            kind = message[0]
+            if kind == end:
+                return
+            if kind == "warning":
+                _warn_once(message[1])
+            elif kind == "verdicts":
+                on_rows(message[1])
+
+    def judge(self, pairs: Sequence[tuple[str, str]], progress: Callable[[int], None] | None = None,
+              ) -> list[Verdict]:
+        """One Verdict per pair. Non-string sources are `rejected` here; a judge failure gives `crashed`."""
+        verdicts: list[Verdict | None] = [None] * len(pairs)
+        todo: list[int] = []
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
+                verdicts[i] = Verdict("rejected", "a pair must be two strings (sat source, sol source)", 0.0)
+            else:
+                todo.append(i)
+        if progress and len(todo) < len(pairs):
+            progress(len(pairs) - len(todo))
+
+        def on_rows(rows: list[tuple[int, str, str, float]]) -> None:
+            for index, status, reason, seconds in rows:
+                verdicts[todo[index]] = Verdict(status, reason, seconds)
+            if progress:
+                progress(len(rows))
+
+        if todo:
+            try:
+                proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
+                assert proc.stdin is not None
+                write_frame(proc.stdin.fileno(), [tuple(pairs[i]) for i in todo])
+                self._receive_until("done", on_rows)
+            except (OSError, RuntimeError, EOFError) as exc:
+                self.close()
+                missing = sum(v is None for v in verdicts)
+                for i, verdict in enumerate(verdicts):
+                    if verdict is None:
+                        verdicts[i] = Verdict("crashed", f"judge failed: {exc}", 0.0)
+                if progress and missing:
+                    progress(missing)
+        return [v for v in verdicts if v is not None]
+
+    def close(self) -> None:
+        """Stop the warm parent (it kills its workers on the way out)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def __enter__(self) -> Judge:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()

@@ -1,0 +1,220 @@
+"""Layer 2: RestrictedPython with a policy tuned so honest P3 code runs, and the runtime guards it calls.
+
+RestrictedPython rewrites attribute reads, item writes, iteration and imports into calls of guard functions
+defined here. Tuned against the stock policy: augmented item/attribute assignment (`cnt[x] += 1`), `nonlocal`
+and `_x` local names are allowed; names shaped like the guards (`_getattr_`) and dunders stay forbidden.
+The guards refuse underscore and introspection attributes, attribute-walking format templates, writes to
+anything but plain containers and the program's own objects, and imports outside the allowlist (programs
+get ModuleProxy objects). `eval` is a restricted eval: same policy, the caller's names, no namespace arguments.
+It limits neither time nor memory: layer 3 does.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import collections
+import operator
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+from RestrictedPython.transformer import RestrictingNodeTransformer
+
+from sandbox.modules import ALLOWED_IMPORTS, STATIC_PROXIES, random_proxy
+from sandbox.policy import ALLOWED_METHODS, PolicyError, bad_attr, bad_name, format_walk, parse_checked
+
+PROGRAM_MODULE = "sandboxed"  # __name__ of every program namespace, so its classes are recognisable
+_EVAL_CACHE_SIZE = 256
+
+
+class TunedPolicy(RestrictingNodeTransformer):
+    """RestrictedPython's transformer, loosened only where honest P3 code needs it."""
+
+    def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
+        if name is None:
+            return
+        if allow_magic_methods and name in ALLOWED_METHODS and node.col_offset != 0:
+            return
+        if why := bad_name(name):
+            self.error(node, why)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        if isinstance(node.target, (ast.Subscript, ast.Attribute)):
+            return self.node_contents_visit(node)  # target becomes _write_(obj)[key] / _write_(obj).attr
+        return super().visit_AugAssign(node)
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        func = node.func
+        is_eval = isinstance(func, ast.Name) and func.id == "eval"
+        if is_eval:  # the stock policy refuses every eval call; ours is bound to restricted_eval
+            func.id = "eval_call"
+        node = super().visit_Call(node)
+        if is_eval:
+            func.id = "eval"
+        return node
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> Any:
+        for name in node.names:
+            self.check_name(node, name)
+        return node
+
+
+def restrict(tree: ast.AST, filename: str, mode: str = "exec") -> types.CodeType:
+    """Layer 2 on a tree that already passed layer 1 (the tree is rewritten in place)."""
+    compiler = compile_restricted_exec if mode == "exec" else compile_restricted_eval
+    result = compiler(tree, filename=filename, policy=TunedPolicy)
+    if result.errors or result.code is None:
+        raise PolicyError("; ".join(result.errors) or "RestrictedPython refused the program")
+    return result.code
+
+
+class _FormatGuard:
+    """Stands in for `template.format` / so a template built at run time cannot walk attributes either."""
+
+    __slots__ = ("_template",)
+
+    def __init__(self, template: str) -> None:
+        self._template = template
+
+    def __call__(self, *args: object, **kwargs: object) -> str:
+        if why := format_walk(self._template):
+            raise ValueError(why)
+        return self._template.format(*args, **kwargs)
+
+
+def guarded_getattr(obj: object, name: str, *default: object) -> Any:
+    """Attribute reads: no underscore or introspection names, no real modules, guarded str.format."""
+    if type(name) is not str or (why := bad_attr(name)):
+        raise AttributeError(why if type(name) is str else "attribute names must be str")
+    if isinstance(obj, types.ModuleType):
+        raise AttributeError("module objects are not reachable in the sandbox")
+    if isinstance(obj, str) and name == "format":
+        return _FormatGuard(obj)
+    return getattr(obj, name, *default)
+
+
+_WRITABLE_TYPES = (list, dict, set, bytearray, collections.deque, collections.Counter, collections.OrderedDict,
+                   collections.defaultdict)
+
+
+def guarded_write(obj: Any) -> Any:
+    """Item/attribute writes: plain containers, and objects, classes and functions the program made itself."""
+    if isinstance(obj, _WRITABLE_TYPES) and not isinstance(obj, type):
+        return obj
+    owner = obj if isinstance(obj, (type, types.FunctionType)) else type(obj)
+    if getattr(owner, "__module__", None) == PROGRAM_MODULE:
+        return obj
+    raise TypeError(f"the sandbox does not allow modifying objects of type {type(obj).__name__}")
+
+
+def guarded_import(name: str, globals: dict[str, Any] | None = None, locals: object = None,
+                   fromlist: object = (), level: int = 0) -> Any:
+    """`import x` / `from x import y`: allowlisted modules only, as proxies; `random` is per namespace."""
+    if level or name not in ALLOWED_IMPORTS:
+        raise ImportError(f"import of {name!r} is not allowed")
+    if name != "random":
+        return STATIC_PROXIES[name]
+    if globals is None:
+        return random_proxy()
+    proxy = globals.get("__random__")
+    if proxy is None:
+        proxy = globals["__random__"] = random_proxy()
+    return proxy
+
+
+def _one_arg_type(obj: object) -> type:
+    """`type(x)` only: the three-argument form would build classes around the guards."""
+    return type(obj)
+
+
+class _DiscardPrints:
+    """RestrictedPython's print collector, minus the collecting: output floods go nowhere."""
+
+    def __init__(self, _getattr: object = None) -> None:
+        pass
+
+    def __call__(self) -> str:
+        return ""
+
+    def _call_print(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+_INPLACE: dict[str, Callable[[Any, Any], Any]] = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
+    ">>=": operator.irshift, "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand, "@=": operator.imatmul,
+}
+
+_SAFE_BUILTIN_NAMES = (
+    "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "classmethod", "complex",
+    "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash", "hex", "id", "int",
+    "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object", "oct", "ord", "pow",
+    "property", "range", "repr", "reversed", "round", "set", "slice", "sorted", "staticmethod", "str", "sum",
+    "super", "tuple", "zip", "None", "True", "False", "Ellipsis", "NotImplemented",
+    "ArithmeticError", "AssertionError", "AttributeError", "Exception", "IndexError", "KeyError", "LookupError",
+    "NameError", "NotImplementedError", "OverflowError", "RecursionError", "RuntimeError", "StopIteration",
+    "TypeError", "UnboundLocalError", "ValueError", "ZeroDivisionError", "UnicodeError", "MemoryError",
+)
+
+
+def _builtins() -> dict[str, Any]:
+    table = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
+    table.update({"__build_class__": builtins.__build_class__, "__import__": guarded_import,
+                  "type": _one_arg_type, "eval": restricted_eval})
+    return table
+
+
+_eval_cache: dict[str, types.CodeType] = {}
+
+
+def restricted_eval(expression: str, *namespaces: object) -> Any:
+    """eval() for programs: the expression passes both policy layers and, as in P3, sees its caller's names.
+
+    The caller's namespace is used only when it is a program namespace (built by new_namespace, so its
+    guards are ours and unassignable); otherwise the expression gets a fresh one.
+    """
+    if namespaces:
+        raise TypeError("the sandbox's eval takes no globals/locals")
+    if type(expression) is not str:
+        raise TypeError("the sandbox's eval takes a str")
+    code = _eval_cache.get(expression)
+    if code is None:
+        try:
+            code = restrict(parse_checked(expression, "eval"), "<eval>", "eval")
+        except PolicyError as exc:
+            raise SyntaxError(f"eval refused: {exc}") from None
+        if len(_eval_cache) >= _EVAL_CACHE_SIZE:
+            _eval_cache.clear()
+        _eval_cache[expression] = code
+    caller = sys._getframe(1)
+    program_globals = caller.f_globals
+    if program_globals.get("__name__") == PROGRAM_MODULE and program_globals.get("_getattr_") is guarded_getattr:
+        return builtins.eval(code, program_globals, caller.f_locals)
+    return builtins.eval(code, new_namespace())
+
+
+_BASE: dict[str, Any] = {
+    "__builtins__": _builtins(),
+    "__name__": PROGRAM_MODULE,
+    "__metaclass__": type,
+    "_getattr_": guarded_getattr,
+    "_getitem_": operator.getitem,
+    "_write_": guarded_write,
+    "_getiter_": iter,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+    "_apply_": lambda func, *args, **kwargs: func(*args, **kwargs),
+    "_inplacevar_": lambda op, x, y: _INPLACE[op](x, y),
+    "_print_": _DiscardPrints,
+    "List": STATIC_PROXIES["typing"].List,  # P3 annotations use List without importing it
+}
+
+
+def new_namespace() -> dict[str, Any]:
+    """A fresh globals dict for one program run; the builtins table is shared but unreachable from programs."""
+    return dict(_BASE)
