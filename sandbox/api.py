@@ -33,7 +33,7 @@ class Verdict:
 class Limits:
     """What one check may use. memory_mb caps the worker's whole address space (the interpreter ~40 MB too)."""
 
-    timeout: float = 2.0  # wall-clock seconds per check, enforced by SIGKILL from the parent
+    timeout: float = 3.0  # wall-clock seconds per check, enforced by SIGKILL from the parent
     memory_mb: int = 1024  # RLIMIT_AS of the worker process
     checks_per_worker: int = 2000  # recycle a worker after this many checks
     max_reason_chars: int = 200  # reasons are cut to this length inside the worker
