@@ -59,6 +59,7 @@ def test_header_repeats_defaults_and_rename_keeps_body():
     renamed = rename_function("def sat(x: int):\n    return sat is not None and x == 1", "f")
     assert renamed == "def f(x: int):\n    return sat is not None and x == 1"
     assert rename_function(rename_function(SMALL, "f"), "sat") == SMALL
+    assert rename_function("def é(x: int):\n    return x", "f") == "def f(x: int):\n    return x"
     assert rename_function("# é\r\ndef  sol( ):\x0c\n    return 'é'", "g") == "# é\r\ndef  g( ):\x0c\n    return 'é'"
 
 

@@ -232,11 +232,12 @@ def rename_function(source: str, new_name: str, name: str = "<puzzle>") -> str:
     _check_identifier(new_name)
     func = parse_function(source, name)
     lines = io.StringIO(source, newline="").readlines()  # the line breaks Python's tokenizer knows
-    line = lines[func.lineno - 1].encode()  # ast column offsets count UTF-8 bytes
-    match = re.compile(rb"def\s+(\w+)").match(line, func.col_offset)
-    if match is None or match.group(1).decode() != func.name:
+    line = lines[func.lineno - 1]
+    start = len(line.encode()[: func.col_offset].decode())  # ast column offsets count UTF-8 bytes
+    match = re.compile(r"def\s+(\w+)").match(line, start)
+    if match is None or match.group(1) != func.name:
         raise PuzzleError(f"{name}: cannot locate the name of function {func.name!r} on line {func.lineno}")
-    lines[func.lineno - 1] = (line[: match.start(1)] + new_name.encode() + line[match.end(1):]).decode()
+    lines[func.lineno - 1] = line[: match.start(1)] + new_name + line[match.end(1):]
     return "".join(lines)
 
 
