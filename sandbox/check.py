@@ -74,6 +74,15 @@ def _run(program: Program, *args: Any) -> Any:
     return namespace[program.function](*args)
 
 
+def warm_up() -> None:
+    """Run one check in the warm parent so lazy imports (the parser's NFKC `unicodedata`, regex and random
+    internals) happen before forking: workers cannot open files."""
+    checker = Checker()
+    checker.check("def sat(x: List[int]):\n    return x == sorted(x)",
+                  "import re, random\ndef sol():\n    ｎ = re.findall('[0-9]', '12') + [random.choice('3')]\n"
+                  "    return [int(c) for c in ｎ]")
+
+
 class Checker:
     """Judges (sat, sol) pairs one at a time, caching compiled puzzles: one puzzle meets many solutions."""
 

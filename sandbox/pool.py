@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.api import STATUSES
+from sandbox.check import warm_up
 from sandbox.harden import NOBODY, build_seccomp_filter
 from sandbox.protocol import MAX_REPLY_LINE, parse_reply, read_frame, write_frame
 from sandbox.worker import serve
@@ -224,6 +225,7 @@ def main() -> None:
                 seen.add(part)
                 write_frame(reply_fd, ("warning", part))
 
+    warm_up()
     seccomp_filter, warnings = build_seccomp_filter()
     for text in warnings:
         warn(text)
