@@ -1,0 +1,144 @@
+"""Each layer on its own: the static policy, the answer contract, the worker jail, the judge and `verify`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from sandbox import STATUSES, Judge, Limits, Verdict
+from sandbox.answer import AnswerTypeError, checked_copy, parse_spec
+from sandbox.check import Checker
+from sandbox.harden import build_seccomp_filter, harden
+from sandbox.policy import PolicyError, parse_checked
+
+from puzzleloop.verify import add_verify_arguments, run_verify, verify_file
+
+P3 = Path(__file__).resolve().parents[2] / "shared" / "p3" / "puzzles.json"
+SAT = "def sat(x: int):\n    return x * 3 == 12"
+
+
+@pytest.mark.parametrize("source", [
+    "import os", "from collections import sys", "x = ().__class__", "def __del__(self): pass",
+    "y = g.gi_frame", "s = '{0.real}'.format(1)", "getattr(1, 'real')", "_getattr_ = 1",
+])
+def test_policy_refuses(source: str) -> None:
+    with pytest.raises(PolicyError):
+        parse_checked(source)
+
+
+def test_policy_accepts_honest_idioms() -> None:
+    parse_checked("from collections import Counter\nimport heapq\n"
+                  "def sol():\n    _n = 0\n    cnt = Counter()\n    cnt['a'] += 1\n"
+                  "    def inc():\n        nonlocal _n\n        _n += 1\n    return '{0:>3}'.format(_n)")
+
+
+def test_answer_contract_is_exact_and_copies() -> None:
+    spec = parse_spec(parse_checked("x: List[List[int]]").body[0].annotation)
+    value = [[1, 2], [3]]
+    copied = checked_copy(value, spec)
+    assert copied == value and copied is not value and copied[0] is not value[0]
+    for bad in ([[1, True]], [(1, 2)], [[1.0]], "x"):
+        with pytest.raises(AnswerTypeError):
+            checked_copy(bad, spec)
+
+
+def test_checker_semantics() -> None:
+    checker = Checker()
+    assert checker.check(SAT, "def g():\n    return 4") == ("verified", "")
+    assert checker.check("def f(x: int):\n    return x == 4", "def sol():\n    return 4")[0] == "verified"
+    assert checker.check(SAT, "def sol():\n    return 0")[0] == "wrong"
+    assert checker.check(SAT, "def sol():\n    return 1 / 0")[0] == "error"
+    assert checker.check("def sat(x: dict):\n    return True", "def sol():\n    return {}")[0] == "rejected"
+    shared = "def sat(x: List[int]):\n    x.append(1)\n    return len(x) == 1"
+    assert checker.check(shared, "keep = []\ndef sol():\n    return keep")[0] == "verified"
+    assert checker.check("def sat(q: str):\n    return eval(q) == 7", "def sol():\n    return '3 + 4'")[0] == "verified"
+
+
+def test_worker_jail_holds_without_the_language_layers() -> None:
+    """Layer 3 alone: a forked, hardened process cannot fork, open files for writing, or open sockets."""
+    seccomp_filter, _ = build_seccomp_filter()
+    read_end, write_end = os.pipe()
+    task_r, task_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            harden(task_r, write_end, "/tmp", 512, seccomp_filter)
+            outcomes = []
+            for attempt in (os.fork, lambda: open("/tmp/sandbox_jail_canary", "w"),
+                            lambda: socket.socket(), lambda: os.kill(1, 0)):
+                try:
+                    attempt()
+                    outcomes.append("allowed")
+                except OSError:
+                    outcomes.append("refused")
+            os.write(4, (",".join(outcomes) + "\n").encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    report = os.read(read_end, 1000).decode().strip()
+    os.waitpid(pid, 0)
+    assert report == "refused,refused,refused,refused"
+    assert not os.path.exists("/tmp/sandbox_jail_canary")
+
+
+def test_judge_order_progress_and_bad_pairs() -> None:
+    pairs = [(SAT, f"def sol():\n    return {i}") for i in range(40)] + [(SAT, 4)]  # type: ignore[list-item]
+    done: list[int] = []
+    with Judge(workers=2, limits=Limits(timeout=1.0)) as judge:
+        verdicts = judge.judge(pairs, progress=done.append)
+    assert [v.status for v in verdicts] == ["verified" if i == 4 else "wrong" for i in range(40)] + ["rejected"]
+    assert sum(done) == len(pairs)
+    assert all(isinstance(v, Verdict) and v.status in STATUSES for v in verdicts)
+
+
+def test_timeout_recycles_and_the_rest_of_the_batch_still_runs() -> None:
+    loop = (SAT, "def sol():\n    while True:\n        pass")
+    pairs = [loop] + [(SAT, "def sol():\n    return 4")] * 20 + [loop, (SAT, "def sol():\n    return 4")]
+    with Judge(workers=1, limits=Limits(timeout=0.5)) as judge:
+        verdicts = judge.judge(pairs)
+    assert [v.status for v in verdicts] == ["timeout"] + ["verified"] * 20 + ["timeout", "verified"]
+
+
+def test_verify_file_and_cli_hooks(tmp_path: Path) -> None:
+    rows = [{"id": "a", "sat": SAT, "sol": "def sol():\n    return 4"},
+            {"id": "b", "f": "def f(x: int):\n    return x == 1", "g": "def g():\n    return 2"},
+            {"id": "c", "sat": SAT}, "not json {"]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out" / "verdicts.jsonl"
+    counts = verify_file(pairs, out, timeout=1.0, memory_mb=512, workers=1, progress=False)
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(g["id"], g["status"]) for g in got] == [("a", "verified"), ("b", "wrong"), ("c", "rejected"),
+                                                     (None, "rejected")]
+    assert "line 3" in got[2]["reason"] and "line 4" in got[3]["reason"]
+    assert counts == {"verified": 1, "wrong": 1, "rejected": 2}
+    parser = argparse.ArgumentParser()
+    add_verify_arguments(parser)
+    args = parser.parse_args([str(pairs), "--out", str(out), "--timeout", "1", "--workers", "1"])
+    assert run_verify(args) == 0
+
+
+def _reference_pairs() -> list[tuple[str, str]]:
+    puzzles = json.loads(P3.read_text())
+    return [(p["sat"], p["sol_header"] + "\n" + p["sol_bodies"][0]) for p in puzzles if p["sol_bodies"]]
+
+
+@pytest.mark.skipif(not P3.exists(), reason="needs ../shared/p3")
+def test_p3_reference_sample_verifies() -> None:
+    pairs = _reference_pairs()[::20]
+    with Judge(workers=2) as judge:
+        verdicts = judge.judge(pairs)
+    misses = [v for v in verdicts if v.status != "verified"]
+    assert len(misses) <= 1, misses
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not P3.exists(), reason="needs ../shared/p3")
+def test_p3_reference_set_verifies() -> None:
+    with Judge(workers=2) as judge:
+        verdicts = judge.judge(_reference_pairs())
+    assert sum(v.status == "verified" for v in verdicts) >= 1650
