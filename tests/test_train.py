@@ -1,0 +1,120 @@
+"""Fine-tuning: label masking, packing, and short real training runs on the tiny random Llama."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from puzzleloop.train import (
+    IGNORE_INDEX,
+    RESULT_FILE,
+    PadCollator,
+    TrainConfig,
+    pack_blocks,
+    tokenize_examples,
+    train,
+)
+
+TEXTS = [
+    f"def f(x: int, a={a}):\n    return x == a + {b}\n\ndef g(a={a}):\n    return a + {b}\n\nassert f(g())\n"
+    for a in range(4) for b in range(3)
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir: Path):
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_solution_loss_masks_exactly_the_puzzle(tokenizer) -> None:
+    examples = tokenize_examples(TEXTS[:3], tokenizer, "solution")
+    for text, (ids, labels) in zip(TEXTS, examples, strict=False):
+        assert ids[-1] == labels[-1] == tokenizer.eos_token_id
+        masked = [t for t, lab in zip(ids, labels, strict=True) if lab == IGNORE_INDEX]
+        learned = [lab for lab in labels[:-1] if lab != IGNORE_INDEX]
+        assert ids[: len(masked)] == masked  # the mask is one prefix
+        assert tokenizer.decode(masked) + tokenizer.decode(learned) == text
+        assert tokenizer.decode(learned).lstrip("\n").startswith("def g(")
+        assert "def g" not in tokenizer.decode(masked)
+    everything = tokenize_examples(TEXTS[:3], tokenizer, "all")
+    assert all(ids == labels for ids, labels in everything)
+    assert [ids for ids, _ in everything] == [ids for ids, _ in examples]
+    with pytest.raises(ValueError, match="training text 1 has no top-level 'def g\\('"):
+        tokenize_examples([TEXTS[0], "def f(x):\n    return x\n"], tokenizer, "solution")
+
+
+def test_packing_keeps_masks_and_pads_the_last_block() -> None:
+    examples = [([1, 2, 3, 9], [-100, 2, 3, 9]), ([4, 5, 9], [-100, -100, 9])]
+    blocks = pack_blocks(examples, block_size=3, pad_id=0)
+    assert blocks["input_ids"] == [[1, 2, 3], [9, 4, 5], [9, 0, 0]]
+    assert blocks["labels"] == [[-100, 2, 3], [9, -100, -100], [9, -100, -100]]
+    assert blocks["attention_mask"] == [[1, 1, 1], [1, 1, 1], [1, 0, 0]]
+    batch = PadCollator(pad_id=0)([{"input_ids": [1, 2], "labels": [1, 2], "attention_mask": [1, 1]},
+                                  {"input_ids": [3], "labels": [-100], "attention_mask": [1]}])
+    assert batch["input_ids"].tolist() == [[1, 2], [3, 0]]
+    assert batch["labels"].tolist() == [[1, 2], [-100, -100]]
+    assert batch["attention_mask"].tolist() == [[1, 1], [1, 0]]
+
+
+def _params(folder: Path) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in AutoModelForCausalLM.from_pretrained(folder).state_dict().items()}
+
+
+def test_full_finetune_lowers_loss_and_saves_a_loadable_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "checkpoint"
+    out.with_name("checkpoint.tmp").mkdir()  # debris of a killed run is cleared
+    config = TrainConfig(learning_rate=3e-3, batch_size=2, block_size=64, max_steps=12, logging_steps=1)
+    result = train(str(tiny_model_dir), Dataset.from_dict({"text": TEXTS}), out, config, progress=False)
+    assert result.output_dir == out and result.steps == 12
+    assert math.isfinite(result.train_loss) and result.seconds > 0
+    assert result.tokens > 12 * 64  # every block but the last is full
+    assert not out.with_name("checkpoint.tmp").exists()
+    summary = json.loads((out / RESULT_FILE).read_text())
+    assert summary["config"]["learning_rate"] == 3e-3 and summary["result"]["steps"] == 12
+
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tok = AutoTokenizer.from_pretrained(out)
+    before, after = _params(tiny_model_dir), _params(out)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    ids = torch.tensor([tok(TEXTS[0])["input_ids"]])
+    with torch.no_grad():
+        trained_loss = model(ids, labels=ids).loss.item()
+        base_loss = AutoModelForCausalLM.from_pretrained(tiny_model_dir)(ids, labels=ids).loss.item()
+    assert trained_loss < base_loss
+
+
+def test_lora_on_solution_only_merges_into_a_plain_checkpoint(tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lora"
+    out.mkdir()
+    (out / "stale.txt").write_text("an older checkpoint is replaced")
+    config = TrainConfig(
+        learning_rate=1e-2, batch_size=4, block_size=64, packing=False, loss_on="solution", lora=True, lora_r=4,
+        lora_alpha=8, max_steps=3, logging_steps=1,
+    )
+    result = train(str(tiny_model_dir), Dataset.from_dict({"text": TEXTS}), out, config, progress=False)
+    assert math.isfinite(result.train_loss)
+    assert not (out / "stale.txt").exists() and not out.with_name("lora.old").exists()
+    assert not (out / "adapter_config.json").exists()
+    before, after = _params(tiny_model_dir), _params(out)
+    assert before.keys() == after.keys()  # no lora_A/lora_B left: the adapter was merged
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed and all("proj" in k for k in changed)  # only the adapted linear layers moved
+
+
+def test_bad_inputs_are_named(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no 'text' column"):
+        train(str(tiny_model_dir), Dataset.from_dict({"body": ["x"]}), tmp_path / "c", TrainConfig())
+    with pytest.raises(ValueError, match="training dataset is empty"):
+        train(str(tiny_model_dir), Dataset.from_dict({"text": []}), tmp_path / "c", TrainConfig())
+    with pytest.raises(ValueError, match="train.loss_on"):
+        TrainConfig(loss_on="prompt")
+    with pytest.raises(ValueError, match="train.warmup_ratio"):
+        TrainConfig(warmup_ratio=1.0)
+    with pytest.raises(ValueError, match="train.block_size"):
+        TrainConfig(block_size=0)
