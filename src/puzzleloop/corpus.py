@@ -16,9 +16,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-SCHEMA_VERSION = 1
+from sandbox import STATUSES  # the judge's verdicts are the only statuses a stored attempt may have
 
-STATUSES = ("verified", "wrong", "type_error", "error", "timeout", "memory", "rejected", "crashed")
+SCHEMA_VERSION = 1
 
 _SCHEMA = f"""
 CREATE TABLE schema_version (version INTEGER NOT NULL);
