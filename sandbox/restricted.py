@@ -63,8 +63,38 @@ class TunedPolicy(RestrictingNodeTransformer):
         return node
 
 
+# Node types RestrictingNodeTransformer only checks and never rewrites (their names are checked by layer 1,
+# which is stricter than RestrictedPython's own name rule as tuned here). A tree made of these alone compiles to
+# the same code with or without the transformer, so it skips the slowest step; tests assert the equivalence.
+_UNTOUCHED = frozenset({
+    ast.Module, ast.Expression, ast.FunctionDef, ast.arguments, ast.arg, ast.Return, ast.Constant, ast.Name,
+    ast.Assign, ast.Load, ast.Store, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.If, ast.While,
+    ast.Pass, ast.Break, ast.Continue, ast.Expr, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Lambda, ast.keyword,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitOr,
+    ast.BitXor, ast.BitAnd, ast.UAdd, ast.USub, ast.Not, ast.Invert, ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Lt,
+    ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
+})
+
+
+def _untouched(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        cls = type(node)
+        if cls not in _UNTOUCHED:
+            if cls is not ast.Call or any(type(a) is ast.Starred for a in node.args):  # type: ignore[attr-defined]
+                return False
+            if any(k.arg is None for k in node.keywords):  # type: ignore[attr-defined]
+                return False
+        elif cls is ast.Name and node.id in ("print", "printed"):  # type: ignore[attr-defined]
+            return False
+        elif cls is ast.Assign and not all(type(t) is ast.Name for t in node.targets):  # type: ignore[attr-defined]
+            return False
+    return True
+
+
 def restrict(tree: ast.AST, filename: str, mode: str = "exec") -> types.CodeType:
     """Layer 2 on a tree that already passed layer 1 (the tree is rewritten in place)."""
+    if _untouched(tree):
+        return compile(tree, filename, mode)
     compiler = compile_restricted_exec if mode == "exec" else compile_restricted_eval
     result = compiler(tree, filename=filename, policy=TunedPolicy)
     if result.errors or result.code is None:

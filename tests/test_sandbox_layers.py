@@ -142,3 +142,22 @@ def test_p3_reference_set_verifies() -> None:
     with Judge(workers=2) as judge:
         verdicts = judge.judge(_reference_pairs())
     assert sum(v.status == "verified" for v in verdicts) >= 1650
+
+
+@pytest.mark.parametrize("source", [
+    "def sol():\n    return 5 * 3 + 2",
+    "def sol(a=1, b=[1, 2]):\n    x = a + 1\n    while x < 10 and not b:\n        x = x * 2\n"
+    "    return f(x, k=1) if x else (lambda y: y)(3)",
+])
+def test_transformer_fast_path_is_equivalent(source: str) -> None:
+    """Trees restrict() compiles without RestrictedPython are exactly those it would leave unchanged."""
+    import ast
+
+    from RestrictedPython import compile_restricted_exec
+    from sandbox.restricted import TunedPolicy, _untouched
+
+    tree = parse_checked(source)
+    assert _untouched(tree)
+    before = ast.dump(tree)
+    assert not compile_restricted_exec(tree, policy=TunedPolicy).errors
+    assert ast.dump(tree) == before

