@@ -77,6 +77,8 @@ def test_full_finetune_lowers_loss_and_saves_a_loadable_checkpoint(tiny_model_di
     assert not out.with_name("checkpoint.tmp").exists()
     summary = json.loads((out / RESULT_FILE).read_text())
     assert summary["config"]["learning_rate"] == 3e-3 and summary["result"]["steps"] == 12
+    losses = [row["loss"] for row in summary["log_history"] if "loss" in row]
+    assert len(losses) == 12 and all(math.isfinite(x) for x in losses)
 
     model = AutoModelForCausalLM.from_pretrained(out)
     tok = AutoTokenizer.from_pretrained(out)

@@ -230,7 +230,7 @@ def train(
         trained = trainer.accelerator.unwrap_model(trainer.model)
         if config.lora:
             trained = trained.merge_and_unload()
-        _save_atomically(trained, tokenizer, tmp_dir, output_dir, config, result)
+        _save_atomically(trained, tokenizer, tmp_dir, output_dir, config, result, trainer.state.log_history)
     trainer.accelerator.wait_for_everyone()
     return result
 
@@ -242,11 +242,16 @@ def _save_atomically(
     output_dir: Path,
     config: TrainConfig,
     result: TrainResult,
+    log_history: list[dict[str, float]],
 ) -> None:
-    """Write the checkpoint into `tmp_dir`, then rename it to `output_dir` (replacing an older one)."""
+    """Write the checkpoint (and the loss curve) into `tmp_dir`, then rename it to `output_dir`."""
     model.save_pretrained(tmp_dir)
     tokenizer.save_pretrained(tmp_dir)
-    summary = {"config": asdict(config), "result": {**asdict(result), "output_dir": str(output_dir)}}
+    summary = {
+        "config": asdict(config),
+        "result": {**asdict(result), "output_dir": str(output_dir)},
+        "log_history": log_history,
+    }
     (tmp_dir / RESULT_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     old_dir = output_dir.with_name(output_dir.name + ".old")
     if old_dir.exists():
