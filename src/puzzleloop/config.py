@@ -136,7 +136,10 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
     values = {key: _coerce(value, hints[key], f"{where}.{key}" if where else key) for key, value in data.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as error:  # a section's own validation
+        raise ConfigError(f"{where or 'config'}: {error}") from None
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:

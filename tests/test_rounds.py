@@ -1,0 +1,116 @@
+"""Self-play rounds end to end on a tiny model that was taught the seed puzzles, with the real sandbox."""
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from puzzleloop.config import load_config
+from puzzleloop.data import load_seed_puzzles
+from puzzleloop.rounds import SelfPlayRun, prepare_run
+
+ROUNDS = 2
+
+
+def _inject_round_one_proposals(config):
+    """Stand in for a model that can already write puzzles: round 1's proposals are copies of seed puzzles.
+
+    A tiny random model only writes noise, which the filters rightly drop; with these, every later stage has
+    real work. Some proposals repeat (the duplicate filter), one is broken (the parse filter).
+    """
+    run = SelfPlayRun(config, log=lambda _: None)
+    prompts = run._propose_prompts(1)
+    run.close()
+    seeds = load_seed_puzzles()
+    rows = []
+    for i, prompt in enumerate(prompts):
+        for j in range(config.propose.samples_per_prompt):
+            sat = seeds[(i * 3 + j) % 7].sat
+            completion = "x: int, = 3):\n    return" if (i, j) == (0, 0) else sat.split("(", 1)[1]
+            rows.append({"prompt": i, "sample": j, "seeds": list(prompt.seeds), "completion": completion, "tokens": 1})
+    folder = Path(config.output_dir) / "round_1"
+    folder.mkdir(parents=True)
+    (folder / "proposals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def _write_config(path, model, output_dir):
+    settings = {
+        "output_dir": str(output_dir), "model_name_or_path": str(model), "rounds": ROUNDS, "timeout": 1.0,
+        "propose": {"seeds": "ours", "prompts": 3, "samples_per_prompt": 4, "shots": 3, "temperature": 0.6,
+                    "max_new_tokens": 120},
+        "solve": {"attempts": 3, "temperature": 0.6, "max_new_tokens": 80, "block_puzzles": 2},
+        "train": {"learning_rate": 1e-4, "max_steps": 2, "batch_size": 2, "block_size": 256},
+        "eval": {"heldout": "p3-test228", "n": 2, "k": [1, 2], "limit": 2, "max_new_tokens": 24},
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def _rows(db, sql):
+    with sqlite3.connect(db) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def _check_finished_run(run_dir):
+    db = run_dir / "corpus.sqlite"
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["round"] for m in metrics] == list(range(ROUNDS + 1))
+    assert (run_dir / "baseline" / "eval" / "results.json").exists()
+    for round_ in range(1, ROUNDS + 1):
+        folder = run_dir / f"round_{round_}"
+        proposals = (folder / "proposals.jsonl").read_text().splitlines()
+        assert len(proposals) == 3 * 4
+        report = json.loads((folder / "filter.json").read_text())
+        funnel = report["funnel"]
+        assert funnel["proposed"] == 12 and sum(report["removed"].values()) + report["kept"] == 12
+        assert funnel["after_contaminated"] == report["kept"]
+        stored = _rows(db, f"SELECT COUNT(*) FROM puzzles WHERE round = {round_}")[0][0]
+        assert stored == report["kept"]
+        attempts = _rows(db, f"SELECT COUNT(*) FROM solutions WHERE round = {round_}")[0][0]
+        assert attempts == 3 * stored  # every kept puzzle attempted exactly `attempts` times, nothing twice
+        assert (folder / "eval" / "results.json").exists()
+        line = metrics[round_]
+        assert line["funnel"] == funnel and "pass@2" in line and line["stage_seconds"]["solve"] is not None
+    hashes = _rows(db, "SELECT canonical_hash FROM puzzles")
+    assert len(hashes) == len(set(hashes))
+    return metrics
+
+
+def test_two_rounds_produce_every_stage_output(tiny_model_dir, tmp_path):
+    config = load_config(_write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run"))
+    _inject_round_one_proposals(config)
+    SelfPlayRun(config, log=lambda _: None).run()
+    metrics = _check_finished_run(tmp_path / "run")
+    report = json.loads((tmp_path / "run" / "round_1" / "filter.json").read_text())
+    assert report["removed"]["parse"] == 1 and report["removed"]["duplicate"] >= 4
+    assert report["kept"] >= 3 and metrics[1]["funnel"]["after_contaminated"] == report["kept"]
+    # the noise the random model proposed itself in round 2 is all filtered out
+    assert metrics[2]["funnel"]["after_contaminated"] == 0
+
+
+def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    config_path = _write_config(tmp_path / "c.yaml", tiny_model_dir, run_dir)
+    _inject_round_one_proposals(load_config(config_path))
+    command = [sys.executable, "-m", "puzzleloop", "run", str(config_path)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    for line in child.stdout:
+        if "round 1 solve: starting" in line or time.time() > deadline:
+            time.sleep(0.3)
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not (run_dir / "metrics.jsonl").exists() or len((run_dir / "metrics.jsonl").read_text().splitlines()) < 3
+
+    with pytest.raises(Exception, match="--resume"):
+        prepare_run(config_path, None, ["rounds=3"], resume=False)
+    config = prepare_run(config_path, str(run_dir), [], resume=True)
+    SelfPlayRun(config, log=lambda _: None).run()
+    _check_finished_run(run_dir)
