@@ -162,10 +162,12 @@ def test_out_of_memory_backs_off_to_a_smaller_batch(sampler: Sampler) -> None:
     prompts = _prompts(2)
     config = SamplingConfig(temperature=0.0, max_new_tokens=10, batch_size=8)
     handle = sampler.model.register_forward_pre_hook(limit, with_kwargs=True)
+    before = sampler.stats.generated_tokens
     try:
         backed_off = sampler.sample(prompts, 3, config, progress=False)
     finally:
         handle.remove()
+    assert sampler.stats.generated_tokens - before == sum(c.num_tokens for row in backed_off for c in row)
     assert backed_off == sampler.sample(prompts, 3, config, progress=False)
 
 

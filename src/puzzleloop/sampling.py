@@ -168,7 +168,7 @@ class Sampler:
         pending = [(i, j) for i in order for j in range(n)]
         longest = max((len(ids) for ids in encoded), default=0)
         batch_size = config.batch_size or auto_batch_size(self.model, longest + config.max_new_tokens)
-        results: list[list[Completion | None]] = [[None] * n for _ in prompts]
+        results: dict[tuple[int, int], Completion] = {}
         bar = tqdm(
             total=len(pending), desc=progress if isinstance(progress, str) else "sampling",
             disable=not progress, unit="seq", dynamic_ncols=True,
@@ -178,24 +178,23 @@ class Sampler:
             while pending:
                 chunks = math.ceil(len(pending) / batch_size)
                 size = math.ceil(len(pending) / chunks)  # equal chunks, none left nearly empty
-                chunk = pending[:size]
+                before = (bar.n, self.stats.generated_tokens, self.stats.prefill_tokens)
                 try:
-                    done = self._run_chunk(chunk, encoded, config, bar, start, start_tokens)
+                    results.update(self._run_chunk(pending[:size], encoded, config, bar, start, start_tokens))
                 except Exception as exc:
                     if not is_out_of_memory(exc) or batch_size == 1:
                         raise
                     batch_size = max(1, min(batch_size, size) // 2)
+                    bar.n, self.stats.generated_tokens, self.stats.prefill_tokens = before  # the chunk reruns
                     if self.model.device.type == "cuda":
                         torch.cuda.empty_cache()
                     continue
-                for (i, j), completion in done.items():
-                    results[i][j] = completion
                 pending = pending[size:]
         finally:
             bar.close()
             self.stats.seconds += time.perf_counter() - start
         self.stats.sequences += len(prompts) * n
-        return [[c for c in row if c is not None] for row in results]
+        return [[results[i, j] for j in range(n)] for i in range(len(prompts))]
 
     @torch.inference_mode()
     def _run_chunk(
