@@ -86,12 +86,15 @@ def build_run_folder(folder: Path) -> Path:
             verdicts = judge.judge([(sat, s) for s in sols])
             attempts = [Attempt(s, v.status) for s, v in zip(sols, verdicts, strict=True)]
             corpus.record_attempts(row.id, row.round, attempts)
+        rows = corpus.puzzles()  # now with their solve counts
     metrics = []
     for round_, (p1, p2) in enumerate([(0.01, 0.02), (0.03, 0.05), (0.04, 0.07)]):
         line = {"round": round_, "pass@1": p1, "pass@1_ci95": [0.0, 2 * p1], "pass@2": p2,
                 "pass@2_ci95": [p2 / 2, 2 * p2], "solved_within@1": p1, "solved_puzzles": round_}  # fmt: skip
         if round_:
             line["funnel"] = json.loads((folder / f"round_{round_}" / "filter.json").read_text())["funnel"]
+            solved = [p for p in rows if p.round == round_ and p.successes]
+            line |= {"verified_puzzles": len(solved), "training_examples": sum(p.successes for p in solved)}
         metrics.append(line)
     write_jsonl_atomic(folder / "metrics.jsonl", metrics)
     config = {"output_dir": str(folder), "rounds": 2, "p3_dir": None,
@@ -293,7 +296,9 @@ def test_export_loads_with_datasets(run_dir: Path, tmp_path: Path, fmt: str) -> 
     if fmt == "hf":
         loaded = datasets.load_from_disk(str(target))
     else:
-        loaded = datasets.load_dataset("parquet" if fmt == "parquet" else "json", data_files=str(target))["train"]
+        loaded = datasets.load_dataset(
+            "parquet" if fmt == "parquet" else "json", data_files=str(target), cache_dir=str(tmp_path / "cache")
+        )["train"]
     assert count == len(loaded) == len(pairs) > 0
     provenance = {"puzzle_round", "solution_round", "attempt", "proposer", "prompt_seeds", "canonical_hash"}
     assert provenance <= set(loaded.column_names)
