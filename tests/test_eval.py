@@ -23,6 +23,7 @@ def test_cli_eval_writes_results_and_samples(tiny_model_dir, tmp_path, capsys):
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert results["puzzles"] == 3 and results["n"] == 2 and len(samples) == 6
     assert {"pass@1", "pass@2", "pass@1_ci95", "solved_within@2"} <= set(results) and "pass@10" not in results
+    assert "pass@3" not in results
     assert sum(results["status_counts"].values()) == 6
     assert results["settings"]["model"] == str(tiny_model_dir) and results["provenance"]["versions"]["torch"]
     assert {s["status"] for s in samples} <= set(results["status_counts"])

@@ -42,14 +42,12 @@ def bootstrap_interval(
 
 
 def summarise(per_puzzle: Sequence[Sequence[bool]], ks: Sequence[int], seed: int = 0) -> dict[str, object]:
-    """pass@k, its 95% interval and the "solved within k" share for every k <= n, keyed `pass@k` etc."""
+    """pass@k, its 95% interval and the "solved within k" share for every asked k <= n and for k = n."""
     if not per_puzzle:
         raise ValueError("summarise: no puzzles")
     n = min(len(o) for o in per_puzzle)
     summary: dict[str, object] = {"puzzles": len(per_puzzle), "n": n}
-    for k in sorted(set(ks)):
-        if k > n:
-            continue
+    for k in sorted({k for k in ks if k <= n} | {n}):
         scores = [pass_at_k(len(o), sum(o), k) for o in per_puzzle]
         low, high = bootstrap_interval(scores, seed=seed)
         summary[f"pass@{k}"] = sum(scores) / len(scores)
