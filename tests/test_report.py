@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from puzzleloop.corpus import Corpus
+from puzzleloop.files import write_jsonl_atomic
 from puzzleloop.inspect import RunFolderError
 from puzzleloop.report import REPORT_FILE, add_report_arguments, build_report, run_report
 from test_inspect import build_run_folder
@@ -95,6 +96,19 @@ def test_report_without_evaluations_says_so(run_dir: Path, tmp_path: Path) -> No
     assert re.search(r'id="plot-pass-at-k"><p class="empty">no data yet', page)
 
 
+def _baseline_only_run(folder: Path) -> Path:
+    """A run stopped after its baseline evaluation: an empty corpus, one metrics line, no config.yaml."""
+    Corpus(folder / "corpus.sqlite").close()
+    write_jsonl_atomic(folder / "metrics.jsonl", [{"round": 0, "pass@1": 0.0, "pass@1_ci95": [0.0, 0.0]}])
+    return folder
+
+
+def test_report_of_a_run_with_only_its_baseline(tmp_path: Path) -> None:
+    page = build_report(_baseline_only_run(tmp_path / "run")).read_text()
+    assert 'id="plot-pass-at-k"><img' in page and page.count('<p class="empty">no data yet') == len(PLOTS) - 1
+    assert 'class="puzzle-row"' not in page
+
+
 def test_report_cli_and_errors(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="puzzleloop report")
     add_report_arguments(parser)
@@ -127,6 +141,12 @@ def test_console_check_catches_errors(tmp_path: Path) -> None:
 def test_page_loads_without_console_messages_and_draws_every_plot(report: Path, run_dir: Path, tmp_path: Path) -> None:
     count = len(_verified_puzzles(run_dir))
     assert _selftest_title(tmp_path, report) == f"selftest shown={count} of {count} plots={len(PLOTS)}/{len(PLOTS)}"
+
+
+@needs_chromium
+def test_page_of_an_empty_corpus_loads(tmp_path: Path) -> None:
+    report = build_report(_baseline_only_run(tmp_path / "run"))
+    assert _selftest_title(tmp_path, report) == "selftest shown=0 of 0 plots=1/1"
 
 
 @needs_chromium
