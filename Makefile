@@ -10,6 +10,7 @@ quickstart: install
 	$(PYTHON) -m puzzleloop run configs/cpu-quick.yaml
 
 test: install
+	bash scripts/install_browser.sh
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m pytest -q
 

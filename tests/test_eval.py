@@ -10,7 +10,7 @@ from puzzleloop.evaluate import EvalConfig, EvalError, evaluate
 
 def _config(model_dir, **overrides):
     settings = dict(model=str(model_dir), heldout="p3-test228", n=2, k=(1, 2), max_new_tokens=24, limit=3,
-                    block_puzzles=2, timeout=1.0)  # fmt: skip
+                    block_sequences=4, timeout=1.0)  # fmt: skip
     return EvalConfig(**(settings | overrides))
 
 

@@ -90,10 +90,26 @@ def _run_selfplay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_corpus(commands: argparse._SubParsersAction) -> None:
+    from puzzleloop.inspect import add_corpus_arguments, run_corpus
+
+    p = commands.add_parser("corpus", help="inspect a run's verified corpus: stats, list, show, export")
+    add_corpus_arguments(p)
+    p.set_defaults(handler=run_corpus)
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    from puzzleloop.report import add_report_arguments, run_report
+
+    p = commands.add_parser("report", help="write RUN/report.html: plots and a browsable table of verified puzzles")
+    add_report_arguments(p)
+    p.set_defaults(handler=run_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="puzzleloop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_eval, _add_verify, _add_run):
+    for add in (_add_eval, _add_verify, _add_run, _add_corpus, _add_report):
         add(commands)
     return parser
 
@@ -106,12 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     from puzzleloop.corpus import CorpusError
     from puzzleloop.data import DataError
     from puzzleloop.evaluate import EvalError
+    from puzzleloop.inspect import RunFolderError
     from puzzleloop.models import ModelError
     from puzzleloop.puzzles import PuzzleError
 
     try:
         return args.handler(args)
-    except (ConfigError, CorpusError, DataError, EvalError, ModelError, PuzzleError) as error:
+    except (ConfigError, CorpusError, DataError, EvalError, ModelError, PuzzleError, RunFolderError) as error:
         print(f"puzzleloop {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

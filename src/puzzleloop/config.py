@@ -54,7 +54,6 @@ class SolveConfig:
     temperature: float = 0.9
     top_p: float = 1.0
     max_new_tokens: int = 150
-    block_puzzles: int = 8  # puzzles sampled together, committed to the corpus as they finish
 
 
 @dataclass
@@ -84,6 +83,7 @@ class RunConfig:
     memory_mb: int = 1024
     workers: int = 2
     batch_size: int | None = None  # sampler sequences decoded together; None chooses automatically
+    block_sequences: int = 128  # sequences sampled between commits to disk (the resume granularity)
     propose: ProposeConfig = field(default_factory=ProposeConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     solve: SolveConfig = field(default_factory=SolveConfig)

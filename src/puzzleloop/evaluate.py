@@ -49,7 +49,7 @@ class EvalConfig:
     batch_size: int | None = None
     device: str = "auto"
     p3_dir: str | None = None
-    block_puzzles: int = 8
+    block_sequences: int = 128  # samples per block written to samples.jsonl (the resume granularity)
     workers: int = 2
 
 
@@ -119,8 +119,9 @@ def evaluate(
         if judge is None:
             judge = Judge(workers=config.workers, limits=Limits(timeout=config.timeout, memory_mb=config.memory_mb))
         try:
-            for start in range(0, len(puzzles), config.block_puzzles):
-                block = [p for p in puzzles[start : start + config.block_puzzles] if p[0].name not in done]
+            step = max(1, config.block_sequences // config.n)
+            for start in range(0, len(puzzles), step):
+                block = [p for p in puzzles[start : start + step] if p[0].name not in done]
                 if not block:
                     continue
                 label = f"eval {start + 1}-{start + len(block)}/{len(puzzles)}" if progress else False

@@ -164,7 +164,7 @@ class SelfPlayRun:
         prompts = self._propose_prompts(round_)
         model, tokenizer = self.model(self.model_after(round_ - 1))
         sampler = Sampler(model, tokenizer)
-        block = 4
+        block = max(1, self.config.block_sequences // cfg.samples_per_prompt)
         for start in range(0, len(prompts), block):
             pending = [i for i in range(start, min(start + block, len(prompts))) if i not in done]
             if not pending:
@@ -255,8 +255,9 @@ class SelfPlayRun:
         model, tokenizer = self.model(self.model_after(round_ - 1))
         sampler = Sampler(model, tokenizer)
         examples = tutorial_examples(self.config.p3_dir)
-        for start in range(0, len(todo), cfg.block_puzzles):
-            block = todo[start : start + cfg.block_puzzles]
+        step = max(1, self.config.block_sequences // cfg.attempts)
+        for start in range(0, len(todo), step):
+            block = todo[start : start + step]
             puzzles = [parse_puzzle(row.source, name=f"puzzle {row.id}") for row in block]
             sampling = SamplingConfig(
                 temperature=cfg.temperature,
@@ -325,6 +326,7 @@ class SelfPlayRun:
             memory_mb=self.config.memory_mb,
             limit=cfg.limit,
             batch_size=self.config.batch_size,
+            block_sequences=self.config.block_sequences,
             device=self.config.device,
             p3_dir=self.config.p3_dir,
             workers=self.config.workers,
