@@ -138,6 +138,23 @@ def test_sequences_stop_as_soon_as_the_function_ends(sampler: Sampler) -> None:
         assert not again.finished and again.num_tokens == completion.num_tokens - 1
 
 
+def test_finished_slots_are_refilled(sampler: Sampler) -> None:
+    """With fewer slots than sequences, a slot takes the next sequence as soon as its own one ends."""
+    prompts = _prompts(3)
+    config = SamplingConfig(max_new_tokens=24, seed=1, batch_size=4, stop_strings=("e",))  # lengths 1 to 24
+    before = sampler.stats.decode_steps
+    result = sampler.sample(prompts, 4, config, progress=False)
+    steps = sampler.stats.decode_steps - before
+    order = sorted(range(len(prompts)), key=lambda i: len(sampler.tokenizer(prompts[i])["input_ids"]))
+    lengths = [result[i][j].num_tokens for i in order for j in range(4)]
+    chunked = sum(max(lengths[c : c + 4]) - 1 for c in range(0, len(lengths), 4))  # batches decoded until empty
+    busy = sum(t - 1 for t in lengths)  # the first token of each sequence comes from its prefill
+    assert busy / 4 <= steps <= busy / 4 + config.max_new_tokens
+    assert steps < 0.6 * chunked, f"{steps} decode steps, {chunked} without refilling: {lengths}"
+    one_at_a_time = SamplingConfig(**{**config.__dict__, "batch_size": 1})
+    assert sampler.sample(prompts, 4, one_at_a_time, progress=False) == result
+
+
 def test_tiny_top_p_is_greedy(sampler: Sampler) -> None:
     prompts = _prompts(3)
     greedy = sampler.sample(prompts, 1, SamplingConfig(temperature=0.0, max_new_tokens=16), progress=False)

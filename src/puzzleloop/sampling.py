@@ -1,28 +1,32 @@
 """Batched sampling of function completions, shared by proposing, solving and evaluation.
 
 Why not ``model.generate(num_return_sequences=n)``: it prefills the same prompt n times and decodes every
-sequence to ``max_new_tokens``. Here each prompt is prefilled once, its KV cache is copied to its n samples,
-and a sequence leaves the batch (its cache rows are pruned) as soon as its function ends.
+sequence to ``max_new_tokens``. Here each prompt is prefilled once and its KV cache is copied to its n samples;
+a sequence leaves the batch as soon as its function ends and the next waiting sequence takes its slot, so the
+batch stays full until the last sequences. Slots live in preallocated KV buffers: a step writes one column
+instead of copying the whole cache, and a new sequence copies only its own prompt's rows.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.cache_utils import Cache, DynamicLayer
 
 FUNCTION_END = re.compile(r"\n(?=\S)")
 PREFILL_TOKEN_BUDGET = 8192  # rows x padded length per prefill forward; bounds the attention scores' memory
 CPU_MAX_BATCH = 64  # decode throughput on 2 cores stops growing here (GUIDE section 4)
 CUDA_MAX_BATCH = 512
+SHRINK_BELOW = 0.75  # once nothing waits, drop finished slots when fewer than this share of them still decode
 
 
 def stop_position(text: str, stop_strings: Sequence[str] = ()) -> int | None:
@@ -79,6 +83,7 @@ class SamplingStats:
     sequences: int = 0
     generated_tokens: int = 0
     prefill_tokens: int = 0
+    decode_steps: int = 0  # batched forward passes after prefill; refilling keeps it near tokens / batch size
     seconds: float = 0.0
 
     @property
@@ -138,6 +143,93 @@ def auto_batch_size(model: PreTrainedModel, tokens_per_sequence: int) -> int:
     return max(1, min(cap, int(budget // per_sequence)))
 
 
+@dataclass
+class _Prefix:
+    """A prefilled prompt whose samples still wait for a slot: its KV rows and its next-token logits."""
+
+    prompt: int
+    keys: list[torch.Tensor]  # per layer: heads x prompt length x head dim
+    values: list[torch.Tensor]
+    logits: torch.Tensor
+    samples: deque[int]
+
+    @property
+    def length(self) -> int:
+        return self.keys[0].shape[1]
+
+
+class _SlotLayer(DynamicLayer):
+    """One layer of a ``_SlotCache``: writes the step's keys at the shared column, returns the live window."""
+
+    def __init__(self, cache: _SlotCache, index: int) -> None:
+        super().__init__()
+        self.cache, self.index = cache, index
+        self.is_initialized = True
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        cache, window = self.cache, slice(self.cache.lo, self.cache.end + 1)
+        keys, values = cache.keys[self.index], cache.values[self.index]
+        keys[:, :, cache.end] = key_states[:, :, -1]  # decode steps feed one token per slot
+        values[:, :, cache.end] = value_states[:, :, -1]
+        return keys[:, :, window], values[:, :, window]
+
+    def get_seq_length(self) -> int:
+        return self.cache.end - self.cache.lo
+
+
+class _SlotCache(Cache):
+    """KV buffers of shape slots x heads x capacity x dim; every slot's sequence ends at column ``end``.
+
+    A sequence joins by copying its prompt's rows to the columns just before ``end`` (left padding is masked);
+    attention reads columns ``lo`` (the oldest live sequence's start) to ``end``. When the columns run out,
+    the live window moves back to the left, never below ``floor`` so the longest prompt still fits.
+    """
+
+    def __init__(self, slots: int, capacity: int, floor: int, like: _Prefix) -> None:
+        def buffer(t: torch.Tensor) -> torch.Tensor:
+            return t.new_zeros((slots, t.shape[0], capacity, t.shape[2]))
+
+        self.keys = [buffer(k) for k in like.keys]
+        self.values = [buffer(v) for v in like.values]
+        self.mask = torch.zeros((slots, capacity), dtype=torch.long, device=like.logits.device)
+        self.start = [floor] * slots
+        self.lo = self.end = self.floor = floor
+        super().__init__(layers=[_SlotLayer(self, i) for i in range(len(like.keys))])
+
+    def write(self, slot: int, prefix: _Prefix) -> None:
+        """Put a prompt's rows into a slot so that it ends at ``end``."""
+        begin = self.end - prefix.length
+        for buffers, rows in ((self.keys, prefix.keys), (self.values, prefix.values)):
+            for buf, layer_rows in zip(buffers, rows, strict=True):
+                buf[slot, :, begin : self.end] = layer_rows
+        self.mask[slot] = 0
+        self.mask[slot, begin : self.end] = 1
+        self.start[slot] = begin
+
+    def open_column(self, live: list[int]) -> torch.Tensor:
+        """Make room for one more column, mark it attended; return the mask over the window it ends."""
+        self.lo = min(self.start[k] for k in live)
+        if self.end == self.mask.shape[1]:
+            width = self.end - self.lo
+            lo = max(width, self.floor) - width
+            for buf in (*self.keys, *self.values):
+                buf[:, :, lo : lo + width] = buf[:, :, self.lo : self.end].clone()
+            self.mask[:, lo : lo + width] = self.mask[:, self.lo : self.end].clone()
+            self.start = [s - (self.lo - lo) for s in self.start]
+            self.lo, self.end = lo, lo + width
+        self.mask[:, self.end] = 1
+        return self.mask[:, self.lo : self.end + 1]
+
+    def keep(self, slots: torch.Tensor) -> None:
+        """Keep only these slots, in this order."""
+        self.keys = [buf[slots] for buf in self.keys]
+        self.values = [buf[slots] for buf in self.values]
+        self.mask = self.mask[slots]
+        self.start = [self.start[k] for k in slots.tolist()]
+
+
 class Sampler:
     """Samples n completions per prompt with a hand-written decode loop over a shared-prefix KV cache."""
 
@@ -165,31 +257,40 @@ class Sampler:
             if not ids:
                 raise ValueError(f"prompt {i} is empty")
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
-        pending = [(i, j) for i in order for j in range(n)]
         longest = max((len(ids) for ids in encoded), default=0)
         batch_size = config.batch_size or auto_batch_size(self.model, longest + config.max_new_tokens)
         results: dict[tuple[int, int], Completion] = {}
+        unfinished = dict.fromkeys(range(len(prompts)), n)
         bar = tqdm(
-            total=len(pending), desc=progress if isinstance(progress, str) else "sampling",
+            total=len(prompts) * n, desc=progress if isinstance(progress, str) else "sampling",
             disable=not progress, unit="seq", dynamic_ncols=True,
         )
         start, start_tokens = time.perf_counter(), self.stats.generated_tokens
+
+        def finish(row: _Row, completion: Completion) -> None:
+            """Keep a completion and count its tokens (so a batch rerun after OOM counts nothing twice)."""
+            results[row.prompt, row.sample] = completion
+            self.stats.generated_tokens += completion.num_tokens
+            unfinished[row.prompt] -= 1
+            if not unfinished[row.prompt]:
+                self.stats.prefill_tokens += len(encoded[row.prompt])
+            bar.update(1)
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(tok_s=f"{(self.stats.generated_tokens - start_tokens) / elapsed:.0f}")
+
         try:
-            while pending:
-                chunks = math.ceil(len(pending) / batch_size)
-                size = math.ceil(len(pending) / chunks)  # equal chunks, none left nearly empty
-                before = (bar.n, self.stats.generated_tokens, self.stats.prefill_tokens)
+            while len(results) < len(prompts) * n:
+                queue = [(i, [j for j in range(n) if (i, j) not in results]) for i in order]
+                queue = [(i, samples) for i, samples in queue if samples]
+                slots = min(batch_size, sum(len(samples) for _, samples in queue))
                 try:
-                    results.update(self._run_chunk(pending[:size], encoded, config, bar, start, start_tokens))
+                    self._decode(deque(queue), encoded, config, slots, longest, finish)
                 except Exception as exc:
-                    if not is_out_of_memory(exc) or batch_size == 1:
+                    if not is_out_of_memory(exc) or slots == 1:
                         raise
-                    batch_size = max(1, min(batch_size, size) // 2)
-                    bar.n, self.stats.generated_tokens, self.stats.prefill_tokens = before  # the chunk reruns
+                    batch_size = max(1, slots // 2)  # unfinished sequences restart in smaller batches
                     if self.model.device.type == "cuda":
                         torch.cuda.empty_cache()
-                    continue
-                pending = pending[size:]
         finally:
             bar.close()
             self.stats.seconds += time.perf_counter() - start
@@ -197,56 +298,87 @@ class Sampler:
         return [[results[i, j] for j in range(n)] for i in range(len(prompts))]
 
     @torch.inference_mode()
-    def _run_chunk(
+    def _decode(
         self,
-        chunk: list[tuple[int, int]],
+        queue: deque[tuple[int, list[int]]],
         encoded: list[list[int]],
         config: SamplingConfig,
-        bar: tqdm,
-        start: float,
-        start_tokens: int,
-    ) -> dict[tuple[int, int], Completion]:
-        """Prefill the chunk's distinct prompts once, copy each prompt's cache to its rows, decode them all."""
-        prompt_ids = list(dict.fromkeys(i for i, _ in chunk))
-        cache, mask, logits = self._prefill([encoded[i] for i in prompt_ids])
-        slot = {i: k for k, i in enumerate(prompt_ids)}
-        index = torch.tensor([slot[i] for i, _ in chunk], device=self.model.device)
-        cache.batch_select_indices(index)
-        mask, logits = mask[index], logits[index]
-        rows = [_Row(i, j, self._generator(config.seed, i, j)) for i, j in chunk]
-        done: dict[tuple[int, int], Completion] = {}
-        for step in range(config.max_new_tokens):
-            next_ids = self._choose(logits.float(), rows, config)
-            self.stats.generated_tokens += len(rows)
-            keep: list[int] = []
-            last = step == config.max_new_tokens - 1
-            for k, (row, token) in enumerate(zip(rows, next_ids.tolist(), strict=True)):
-                row.tokens.append(token)
-                completion = self._completion(row, config.stop_strings, last)
-                if completion is None:
-                    keep.append(k)
-                else:
-                    done[row.prompt, row.sample] = completion
-            if len(keep) < len(rows):
-                bar.update(len(rows) - len(keep))
-                elapsed = time.perf_counter() - start
-                bar.set_postfix(tok_s=f"{(self.stats.generated_tokens - start_tokens) / elapsed:.0f}")
-                if not keep:
-                    break
-                index = torch.tensor(keep, device=self.model.device)
-                cache.batch_select_indices(index)
-                mask, next_ids = mask[index], next_ids[index]
-                rows = [rows[k] for k in keep]
-            mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
+        slots: int,
+        longest: int,
+        finish: Callable[[_Row, Completion], None],
+    ) -> None:
+        """Decode every queued (prompt, samples) in ``slots`` slots, refilling each slot as its sequence ends."""
+        device = self.model.device
+        waiting: deque[_Prefix] = deque()
+        rows: list[_Row | None] = [None] * slots
+        tokens = torch.zeros(slots, dtype=torch.long, device=device)
+        positions = torch.zeros(slots, dtype=torch.long, device=device)
+        logits: torch.Tensor | None = None
+        cache: _SlotCache | None = None
+
+        def admit() -> list[int]:
+            """Fill free slots with waiting sequences, prefilling the next prompts when too few wait."""
+            nonlocal cache, logits
+            free = [k for k, row in enumerate(rows) if row is None]
+            short = len(free) - sum(len(p.samples) for p in waiting)
+            if short > 0 and queue:
+                batch: list[tuple[int, list[int]]] = []
+                while queue and short > 0:
+                    batch.append(queue.popleft())
+                    short -= len(batch[-1][1])
+                waiting.extend(self._prefill(batch, encoded))
+            if cache is None and waiting:
+                cache = _SlotCache(slots, longest + 2 * config.max_new_tokens, longest, waiting[0])
+                logits = waiting[0].logits.new_empty((slots, waiting[0].logits.shape[0]))
+            filled = []
+            for k in free[: sum(len(p.samples) for p in waiting)]:
+                prefix = waiting[0]
+                j = prefix.samples.popleft()
+                rows[k] = _Row(prefix.prompt, j, self._generator(config.seed, prefix.prompt, j))
+                if not prefix.samples:
+                    waiting.popleft()
+                cache.write(k, prefix)
+                logits[k], positions[k] = prefix.logits, prefix.length
+                filled.append(k)
+            return filled
+
+        choose = admit()
+        while True:
+            while choose:  # new sequences get their first token before the next forward pass
+                index = torch.tensor(choose, device=device)
+                picked = self._choose(logits[index].float(), [rows[k] for k in choose], config)
+                tokens[index] = picked
+                for k, token in zip(choose, picked.tolist(), strict=True):
+                    row = rows[k]
+                    row.tokens.append(token)
+                    completion = self._completion(row, config.stop_strings, len(row.tokens) == config.max_new_tokens)
+                    if completion is not None:
+                        finish(row, completion)
+                        rows[k] = None
+                choose = admit()
+            live = [k for k, row in enumerate(rows) if row is not None]
+            if not live:
+                return
+            if not queue and not waiting and len(live) < SHRINK_BELOW * len(rows):
+                index = torch.tensor(live, device=device)
+                cache.keep(index)
+                rows = [rows[k] for k in live]
+                tokens, positions, logits = tokens[index], positions[index], logits[index]
+                live = list(range(len(live)))
+            mask = cache.open_column(live)
             out = self.model(
-                input_ids=next_ids[:, None], attention_mask=mask, position_ids=mask.sum(dim=1, keepdim=True) - 1,
+                input_ids=tokens[:, None], attention_mask=mask, position_ids=positions[:, None],
                 past_key_values=cache, use_cache=True,
             )
+            self.stats.decode_steps += 1
+            cache.end += 1
+            positions += 1
             logits = out.logits[:, -1, :]
-        return done
+            choose = live
 
-    def _prefill(self, prompts: list[list[int]]) -> tuple[DynamicCache, torch.Tensor, torch.Tensor]:
-        """Run left-padded prompts through the model in slices; return their cache, mask and last logits."""
+    def _prefill(self, batch: list[tuple[int, list[int]]], encoded: list[list[int]]) -> list[_Prefix]:
+        """Run left-padded prompts through the model in slices; return each one's KV rows and last logits."""
+        prompts = [encoded[i] for i, _ in batch]
         device, width = self.model.device, max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -256,9 +388,7 @@ class Sampler:
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         rows_per_forward = max(1, PREFILL_TOKEN_BUDGET // width)
-        keys: list[list[torch.Tensor]] = []
-        values: list[list[torch.Tensor]] = []
-        logits = []
+        prefixes = []
         for lo in range(0, len(prompts), rows_per_forward):
             part = slice(lo, lo + rows_per_forward)
             cache = DynamicCache(config=self.model.config)
@@ -266,18 +396,14 @@ class Sampler:
                 input_ids=ids[part], attention_mask=mask[part], position_ids=positions[part],
                 past_key_values=cache, use_cache=True, logits_to_keep=1,
             )
-            logits.append(out.logits[:, -1, :])
-            for layer, (k, v, *_) in enumerate(cache):
-                if lo == 0:
-                    keys.append([])
-                    values.append([])
-                keys[layer].append(k)
-                values[layer].append(v)
-        self.stats.prefill_tokens += sum(len(p) for p in prompts)
-        merged = DynamicCache(
-            ((torch.cat(k), torch.cat(v)) for k, v in zip(keys, values, strict=True)), config=self.model.config
-        )
-        return merged, mask, torch.cat(logits)
+            layers = [(k, v) for k, v, *_ in cache]
+            for r, (i, samples) in enumerate(batch[part]):
+                cut = width - len(encoded[i])
+                prefixes.append(_Prefix(
+                    i, [k[r, :, cut:] for k, _ in layers], [v[r, :, cut:] for _, v in layers],
+                    out.logits[r, -1, :], deque(samples),
+                ))
+        return prefixes
 
     @staticmethod
     def _generator(seed: int, prompt: int, sample: int) -> torch.Generator:
