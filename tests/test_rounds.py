@@ -75,8 +75,10 @@ def _check_finished_run(run_dir):
         assert stored == report["kept"]
         attempts = _rows(db, f"SELECT COUNT(*) FROM solutions WHERE round = {round_}")[0][0]
         assert attempts == 3 * stored  # every kept puzzle attempted exactly `attempts` times, nothing twice
-        assert (folder / "eval" / "results.json").exists()
         line = metrics[round_]
+        trained = (folder / "checkpoint").exists()
+        assert (folder / "eval" / "results.json").exists() == trained
+        assert trained or line["reused_from"] == round_ - 1
         assert line["funnel"] == funnel and "pass@2" in line and line["stage_seconds"]["solve"] is not None
     hashes = _rows(db, "SELECT canonical_hash FROM puzzles")
     assert len(hashes) == len(set(hashes))

@@ -310,7 +310,13 @@ class SelfPlayRun:
         }
 
     def _eval(self, round_: int) -> dict[str, Any]:
-        return self._evaluate(round_, self.model_after(round_))
+        model = self.model_after(round_)
+        if model == self.model_after(round_ - 1):
+            # Nothing was trained: the same model with the same seed would give the same samples again.
+            previous = self.corpus.stage_info(round_ - 1, "eval") or {}
+            self.log(f"round {round_} eval: the model did not change, reusing round {round_ - 1}'s measurement")
+            return {key: value for key, value in previous.items() if key != "seconds"} | {"reused_from": round_ - 1}
+        return self._evaluate(round_, model)
 
     def _evaluate(self, round_: int, model_name: str) -> dict[str, Any]:
         cfg = self.config.eval
