@@ -10,7 +10,9 @@ import torch
 from tokenizers import ByteLevelBPETokenizer
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-P3_PUZZLES = Path("/work/shared/p3/puzzles.json")
+from puzzleloop.data import BESIDE_CHECKOUT
+
+P3_PUZZLES = BESIDE_CHECKOUT / "puzzles.json"
 EOS = "<|endoftext|>"
 
 
