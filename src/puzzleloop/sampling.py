@@ -126,7 +126,7 @@ def kv_bytes_per_token(model: PreTrainedModel) -> int:
 
 
 def auto_batch_size(model: PreTrainedModel, tokens_per_sequence: int) -> int:
-    """Sequences to decode together so their KV cache (kept twice while it grows) fits a share of memory.
+    """Sequences to decode together so their KV buffers (up to twice a sequence's length) fit a share of memory.
 
     Uses total, not free, memory so the choice and hence the batching are the same from run to run.
     """
