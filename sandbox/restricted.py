@@ -93,10 +93,13 @@ def _untouched(tree: ast.AST) -> bool:
 
 def restrict(tree: ast.AST, filename: str, mode: str = "exec") -> types.CodeType:
     """Layer 2 on a tree that already passed layer 1 (the tree is rewritten in place)."""
-    if _untouched(tree):
-        return compile(tree, filename, mode)
-    compiler = compile_restricted_exec if mode == "exec" else compile_restricted_eval
-    result = compiler(tree, filename=filename, policy=TunedPolicy)
+    try:
+        if _untouched(tree):
+            return compile(tree, filename, mode)
+        compiler = compile_restricted_exec if mode == "exec" else compile_restricted_eval
+        result = compiler(tree, filename=filename, policy=TunedPolicy)
+    except SyntaxError as exc:  # errors only the compiler sees, e.g. a starred assignment target
+        raise PolicyError(f"line {exc.lineno}: syntax error: {exc.msg}") from None
     if result.errors or result.code is None:
         raise PolicyError("; ".join(result.errors) or "RestrictedPython refused the program")
     return result.code

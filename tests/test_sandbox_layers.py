@@ -53,6 +53,8 @@ def test_checker_semantics() -> None:
     assert checker.check(SAT, "def sol():\n    return 0")[0] == "wrong"
     assert checker.check(SAT, "def sol():\n    return 1 / 0")[0] == "error"
     assert checker.check("def sat(x: dict):\n    return True", "def sol():\n    return {}")[0] == "rejected"
+    # parses, but only the compiler refuses it (seen in a real model sample): the program's fault, not the judge's
+    assert checker.check(SAT, "def sol():\n    *x[0::2] = True\n    return 4")[0] == "rejected"
     shared = "def sat(x: List[int]):\n    x.append(1)\n    return len(x) == 1"
     assert checker.check(shared, "keep = []\ndef sol():\n    return keep")[0] == "verified"
     assert checker.check("def sat(q: str):\n    return eval(q) == 7", "def sol():\n    return '3 + 4'")[0] == "verified"
