@@ -11,37 +11,22 @@ Workload: the first held-out P3 puzzles (test228 order) x n samples with the pap
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from puzzleloop.data import named_set
 from puzzleloop.models import DEFAULT_MODEL, load_model
+from puzzleloop.prompts import solve_prompt, tutorial_examples
+from puzzleloop.puzzles import parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig, stop_position
-
-P3 = Path("/work/shared/p3")
-TUTORIALS = [f"Tutorial{i}:0" for i in range(1, 6)]
 
 
 def five_shot_prompts(count: int) -> list[str]:
-    """The paper's solve prompt for the first ``count`` test228 puzzles (sat renamed f, sol renamed g)."""
-    puzzles = {p["name"]: p for p in json.loads((P3 / "puzzles.json").read_text())}
-    split = json.loads((P3 / "split.json").read_text())
-
-    def f(p: dict) -> str:
-        return p["sat"].replace("def sat(", "def f(", 1).rstrip()
-
-    def g_header(p: dict) -> str:
-        return p["sol_header"].replace("def sol(", "def g(", 1).rstrip()
-
-    shots = "".join(
-        f"{f(p)}\n\n{g_header(p)}\n{p['sol_bodies'][0].rstrip()}\n\nassert f(g())\n\n"
-        for p in (puzzles[name] for name in TUTORIALS)
-    )
-    targets = [puzzles[f"{name}:0"] for name in split["test"][:count]]
-    return [f"from typing import List\n\n{shots}{f(p)}\n\n{g_header(p)}" for p in targets]
+    """The paper's solve prompt (puzzleloop's own) for the first ``count`` test228 puzzles."""
+    examples = tutorial_examples()
+    return [solve_prompt(parse_puzzle(p.sat, p.name), examples) for p in named_set("p3-test228")[:count]]
 
 
 def useful_tokens(tokenizer: PreTrainedTokenizerBase, tokens: list[int], eos_ids: set[int]) -> int:

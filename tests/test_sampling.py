@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from puzzleloop.data import BESIDE_CHECKOUT
 from puzzleloop.models import load_model
 from puzzleloop.sampling import (
     Completion,
@@ -18,7 +19,7 @@ from puzzleloop.sampling import (
     stop_position,
 )
 
-P3_PUZZLES = Path("/work/shared/p3/puzzles.json")
+P3_PUZZLES = BESIDE_CHECKOUT / "puzzles.json"
 HAND_PROMPTS = [
     "def f(x: int):\n    return x == 3\n\ndef g():",
     "from typing import List\n\ndef f(li: List[int], n=4):\n    return len(li) == n\n\ndef g(n=4):",
