@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -59,14 +60,6 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_verify(commands: argparse._SubParsersAction) -> None:
-    from puzzleloop.verify import add_verify_arguments, run_verify
-
-    p = commands.add_parser("verify", help="judge (sat, sol) pairs from a JSONL file in the sandbox")
-    add_verify_arguments(p)
-    p.set_defaults(handler=run_verify)
-
-
 def _add_run(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("run", help="self-play rounds: propose, filter, solve, select, train, evaluate")
     p.add_argument("config", type=Path, nargs="?", help="YAML config, e.g. configs/cpu-quick.yaml")
@@ -90,27 +83,24 @@ def _run_selfplay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_corpus(commands: argparse._SubParsersAction) -> None:
-    from puzzleloop.inspect import add_corpus_arguments, run_corpus
-
-    p = commands.add_parser("corpus", help="inspect a run's verified corpus: stats, list, show, export")
-    add_corpus_arguments(p)
-    p.set_defaults(handler=run_corpus)
-
-
-def _add_report(commands: argparse._SubParsersAction) -> None:
-    from puzzleloop.report import add_report_arguments, run_report
-
-    p = commands.add_parser("report", help="write RUN/report.html: plots and a browsable table of verified puzzles")
-    add_report_arguments(p)
-    p.set_defaults(handler=run_report)
+# Commands whose module defines both its arguments (`add_<name>_arguments`) and its handler (`run_<name>`).
+_DELEGATED = {
+    "verify": ("puzzleloop.verify", "judge (sat, sol) pairs from a JSONL file in the sandbox"),
+    "corpus": ("puzzleloop.inspect", "inspect a run's verified corpus: stats, list, show, export"),
+    "report": ("puzzleloop.report", "write RUN/report.html: plots and a browsable table of verified puzzles"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="puzzleloop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_eval, _add_verify, _add_run, _add_corpus, _add_report):
-        add(commands)
+    _add_eval(commands)
+    _add_run(commands)
+    for name, (module_name, help_text) in _DELEGATED.items():
+        module = importlib.import_module(module_name)
+        sub = commands.add_parser(name, help=help_text)
+        getattr(module, f"add_{name}_arguments")(sub)
+        sub.set_defaults(handler=getattr(module, f"run_{name}"))
     return parser
 
 

@@ -23,10 +23,6 @@ from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer, Trai
 
 from puzzleloop.models import load_model
 
-# glibc malloc settings that made CPU training steps 15-25% faster (GUIDE §4). They only take effect when
-# set before the Python process starts, so the launcher puts them in the child's environment.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4000000000", "MALLOC_TRIM_THRESHOLD_": "4000000000"}
-
 SOLUTION_MARKER = "\ndef g("  # the solution starts at the top-level `def g(` of a training text
 IGNORE_INDEX = -100  # label value the loss skips
 RESULT_FILE = "puzzleloop_train.json"
