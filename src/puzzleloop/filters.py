@@ -1,6 +1,7 @@
 """Which proposed puzzles enter the corpus: each filter step is counted, so a round reports what it removed.
 
 Order: not too long, parses, signature (one typed answer parameter of a P3 type, literal defaults), answer used,
+no undefined names (a name that is never bound raises NameError for every answer),
 not trivially satisfiable (simple candidates judged in the sandbox), not a duplicate of the corpus, not
 contaminated (near any held-out instance). Model-written code is only ever run by the sandbox judge.
 """
@@ -8,6 +9,9 @@ contaminated (near any held-out instance). Model-written code is only ever run b
 from __future__ import annotations
 
 import ast
+import builtins
+import symtable
+import typing
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +20,9 @@ from sandbox import Judge
 
 from puzzleloop.puzzles import ANSWER_TYPES, NearDuplicateIndex, PuzzleError, canonical_hash, parse_puzzle
 
-FILTER_STEPS = ("too_long", "parse", "signature", "answer_used", "trivial", "duplicate", "contaminated")
+FILTER_STEPS = (
+    "too_long", "parse", "signature", "answer_used", "undefined_names", "trivial", "duplicate", "contaminated",
+)
 
 _SCALAR_CANDIDATES: dict[str, list[object]] = {
     "int": list(range(-10, 101)),
@@ -41,6 +47,21 @@ def answer_is_used(source: str, answer_name: str) -> bool:
     function = ast.parse(source).body[0]
     body = ast.Module(body=function.body, type_ignores=[])
     return any(isinstance(node, ast.Name) and node.id == answer_name for node in ast.walk(body))
+
+
+def undefined_names(source: str) -> set[str]:
+    """Names the code reads but never binds (nor imports) and that are not builtins or `List`-style typing names."""
+    known = set(dir(builtins)) | set(typing.__all__)  # the judge provides List, Dict, ... without an import
+    missing: set[str] = set()
+    tables = [symtable.symtable(source, "<puzzle>", "exec")]
+    while tables:
+        table = tables.pop()
+        tables.extend(table.get_children())
+        for symbol in table.get_symbols():
+            name = symbol.get_name()
+            if symbol.is_referenced() and symbol.is_global() and name not in known:
+                missing.add(name)
+    return missing
 
 
 @dataclass(frozen=True)
@@ -119,6 +140,8 @@ def _structural_problem(source: str, max_source_chars: int) -> str | None:
         return "signature"
     if not answer_is_used(source, puzzle.answer_name):
         return "answer_used"
+    if undefined_names(source):
+        return "undefined_names"
     return None
 
 
