@@ -40,6 +40,7 @@ def test_each_step_removes_what_it_should(judge):
         "def sat(n: int, k=7):\n    return n % k == 3 and n > 1000 and n < 99999",  # known already below
         "def sat(n: int):\n    return n > 5",  # trivial: 6 satisfies it
         "def sat(n: int:\n    return n",  # parse
+        "def sat(n: int, n=3):\n    return n",  # parse: only the compiler refuses a duplicate argument
         "def sat(n, k=7):\n    return n == k",  # signature: no answer type
         "def sat(n: int):\n    return 3 > 2",  # answer not used
         "def sat(s: str):\n    return s == target",  # undefined name
@@ -50,8 +51,8 @@ def test_each_step_removes_what_it_should(judge):
     result = filter_proposals([Proposal(p, ("seed",)) for p in proposals], judge=judge, known_hashes=known,
                               heldout_index=index, contamination_threshold=0.8)  # fmt: skip
     assert [p.source for p, _, _ in result.kept] == [GOOD]
-    assert dict(result.removed) == {"duplicate": 2, "trivial": 1, "parse": 1, "signature": 1, "answer_used": 1,
+    assert dict(result.removed) == {"duplicate": 2, "trivial": 1, "parse": 2, "signature": 1, "answer_used": 1,
                                     "undefined_names": 1, "contaminated": 1, "too_long": 1}  # fmt: skip
     funnel = result.counts(len(proposals))
-    assert funnel["proposed"] == 10 and funnel["after_contaminated"] == 1
+    assert funnel["proposed"] == 11 and funnel["after_contaminated"] == 1
     assert list(funnel.values()) == sorted(funnel.values(), reverse=True)

@@ -50,7 +50,10 @@ def answer_is_used(source: str, answer_name: str) -> bool:
 
 
 def undefined_names(source: str) -> set[str]:
-    """Names the code reads but never binds (nor imports) and that are not builtins or `List`-style typing names."""
+    """Names the code reads but never binds (nor imports) and that are not builtins or `List`-style typing names.
+
+    The source must compile (`_structural_problem` checks that first): symtable raises SyntaxError otherwise.
+    """
     known = set(dir(builtins)) | set(typing.__all__)  # the judge provides List, Dict, ... without an import
     missing: set[str] = set()
     tables = [symtable.symtable(source, "<puzzle>", "exec")]
@@ -129,7 +132,7 @@ def _structural_problem(source: str, max_source_chars: int) -> str | None:
     if len(source) > max_source_chars:
         return "too_long"
     try:
-        ast.parse(source)
+        symtable.symtable(source, "<puzzle>", "exec")  # parses, and catches what only the compiler sees
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return "parse"
     try:
