@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from puzzleloop.data import named_set
-from puzzleloop.puzzles import Puzzle, parse_puzzle, rename_function, solution_header
+from puzzleloop.puzzles import Puzzle, PuzzleError, rename_function, solution_header
 
 PROMPT_HEADER = "from typing import List\n\n"
 
@@ -67,7 +67,9 @@ def propose_prompt(seeds: Sequence[tuple[str, str]], count: int, rng: random.Ran
 
 
 def proposal_from_completion(prompt: ProposePrompt, completion: str) -> str:
-    """The proposed puzzle as source named `sat` (raises PuzzleError when it is not one well-formed function)."""
+    """The proposal renamed `sat` when it is one function, else as written (the filters count what is wrong)."""
     source = f"def {prompt.next_name}({completion}"
-    parse_puzzle(source, name=prompt.next_name)
-    return rename_function(source, "sat")
+    try:
+        return rename_function(source, "sat")
+    except PuzzleError:
+        return source

@@ -38,7 +38,7 @@ from puzzleloop.prompts import (
     solve_prompt,
     tutorial_examples,
 )
-from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, parse_puzzle
+from puzzleloop.puzzles import NearDuplicateIndex, parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig
 from puzzleloop.select import select_training_set
 from puzzleloop.train import train
@@ -198,13 +198,8 @@ class SelfPlayRun:
         prompts = self._propose_prompts(round_)
         proposals: list[Proposal] = []
         rows = read_jsonl_prefix(self.round_dir(round_) / "proposals.jsonl")
-        unparsable = 0
         for row in rows:
-            try:
-                source = proposal_from_completion(prompts[row["prompt"]], row["completion"])
-            except PuzzleError:
-                source = f"def {prompts[row['prompt']].next_name}({row['completion']}"
-                unparsable += 1
+            source = proposal_from_completion(prompts[row["prompt"]], row["completion"])
             proposals.append(Proposal(source=source, seeds=tuple(row["seeds"])))
         this_round = {p.canonical_hash for p in self.corpus.puzzles(round=round_)}
         heldout = NearDuplicateIndex((i.name, i.sat) for i in named_set("p3-test-all", self.config.p3_dir))
