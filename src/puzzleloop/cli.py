@@ -29,7 +29,9 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     d = EvalConfig()
     p = commands.add_parser("eval", help="measure pass@k on held-out puzzles (resumable)")
     p.add_argument("--model", default=d.model, help="built-in name, hub id or local checkpoint (default: %(default)s)")
-    p.add_argument("--heldout", default=d.heldout, help="p3-test228, p3-test-all, p3-train155, p3-tutorial or a file")
+    p.add_argument(
+        "--heldout", default=d.heldout, help="p3-test228, p3-test-all, p3-train155, p3-dev, p3-tutorial or a file"
+    )
     p.add_argument("--n", type=int, default=d.n, help="samples per puzzle (default: %(default)s)")
     p.add_argument("--k", type=_ints, default=d.k, help="pass@k values, e.g. 1,10,100 (those <= n are reported)")
     p.add_argument("--temperature", type=float, default=d.temperature)

@@ -37,7 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BESIDE_CHECKOUT = REPO_ROOT.parent / "shared" / "p3"
 DEFAULT_SEEDS = REPO_ROOT / "seed_puzzles" / "puzzles.yaml"
 
-NAMED_SETS: tuple[str, ...] = ("p3-test228", "p3-test-all", "p3-train155", "p3-tutorial")
+NAMED_SETS: tuple[str, ...] = ("p3-test228", "p3-test-all", "p3-train155", "p3-dev", "p3-tutorial")
 TUTORIAL_NAMES = tuple(f"Tutorial{k}:0" for k in range(1, 6))
 
 
@@ -242,7 +242,9 @@ def _class_of(instance_name: str) -> str:
 
 def named_set(name: str, path: str | Path | None = None) -> list[P3Instance]:
     """One of NAMED_SETS: p3-test228 (":0" of each test class, split order), p3-test-all (every instance
-    of the test classes), p3-train155 (first instance of each train class), p3-tutorial (Tutorial1..5)."""
+    of the test classes), p3-train155 (first instance of each train class), p3-tutorial (Tutorial1..5), and
+    p3-dev, the development set for choosing methods: every instance of the classes in neither split (tutorials
+    aside), then the second instance of each train class; no test class and no seed (first train instance)."""
     if name not in NAMED_SETS:
         raise DataError(f"unknown puzzle set {name!r}; known sets: {', '.join(NAMED_SETS)}")
     folder = find_p3_dir(path)
@@ -253,11 +255,16 @@ def named_set(name: str, path: str | Path | None = None) -> list[P3Instance]:
         by_class: dict[str, list[str]] = {}
         for instance in instances:
             by_class.setdefault(_class_of(instance.name), []).append(instance.name)
-        classes = load_split(folder)["test" if name != "p3-train155" else "train"]
+        split = load_split(folder)
+        classes = split["train" if name in ("p3-train155", "p3-dev") else "test"]
         missing = [c for c in classes if c not in by_class]
         if missing:
             raise DataError(f"{folder / 'puzzles.json'}: no instance of split class {missing[0]!r}")
-        if name == "p3-test228":
+        if name == "p3-dev":
+            in_split = set(split["train"]) | set(split["test"]) | {_class_of(n) for n in TUTORIAL_NAMES}
+            wanted = [n for c, names in by_class.items() if c not in in_split for n in names]
+            wanted += [by_class[c][1] for c in classes if len(by_class[c]) > 1]
+        elif name == "p3-test228":
             wanted = [f"{c}:0" for c in classes]
         elif name == "p3-train155":
             wanted = [by_class[c][0] for c in classes]
