@@ -70,6 +70,13 @@ def test_stop_position_takes_the_earliest_stop() -> None:
     assert stop_position("abc", ("",)) is None
 
 
+def test_stop_position_can_let_a_completion_write_one_more_function() -> None:
+    text = "x: int):\n    return x\n\ndef g():\n    return 1\n\nassert f(g())"
+    assert stop_position(text) == text.index("\ndef g")
+    assert stop_position(text, functions=2) == text.index("\n\nassert") + 1
+    assert stop_position(text[: text.index("\n\nassert")], functions=2) is None  # g may go on
+
+
 def _reference(sampler: Sampler, prompt: str, config: SamplingConfig) -> tuple[Completion, str]:
     """Greedy completion by HF ``generate`` at full length, cut afterwards; also say why it stopped."""
     tok, model = sampler.tokenizer, sampler.model

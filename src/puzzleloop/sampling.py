@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Protocol
 
 import torch
@@ -29,9 +30,11 @@ CUDA_MAX_BATCH = 512
 SHRINK_BELOW = 0.75  # once nothing waits, drop finished slots when fewer than this share of them still decode
 
 
-def stop_position(text: str, stop_strings: Sequence[str] = ()) -> int | None:
-    """Index where a completion ends: the first non-empty unindented line or stop string; None if not yet."""
-    positions = [m.start() for m in [FUNCTION_END.search(text)] if m]
+def stop_position(text: str, stop_strings: Sequence[str] = (), functions: int = 1) -> int | None:
+    """Index where a completion ends: its `functions`-th non-empty unindented line (the first, when it continues
+    one open def; the second lets it write one more function) or a stop string; None if not yet."""
+    ends = [m.start() for m in islice(FUNCTION_END.finditer(text), functions)]
+    positions = ends[-1:] if len(ends) == functions else []
     positions += [i for i in (text.find(s) for s in stop_strings if s) if i >= 0]
     return min(positions, default=None)
 
@@ -55,6 +58,7 @@ class SamplingConfig:
     batch_size: int | None = None
     seed: int = 0
     stop_strings: tuple[str, ...] = ()
+    functions: int = 1  # top-level functions a completion may write (1: just the open def it continues)
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -63,6 +67,8 @@ class SamplingConfig:
             raise ValueError(f"SamplingConfig.top_p must be in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1:
             raise ValueError(f"SamplingConfig.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.functions < 1:
+            raise ValueError(f"SamplingConfig.functions must be >= 1, got {self.functions}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"SamplingConfig.batch_size must be >= 1 or None, got {self.batch_size}")
 
@@ -351,7 +357,7 @@ class Sampler:
                 for k, token in zip(choose, picked.tolist(), strict=True):
                     row = rows[k]
                     row.tokens.append(token)
-                    completion = self._completion(row, config.stop_strings, len(row.tokens) == config.max_new_tokens)
+                    completion = self._completion(row, config, len(row.tokens) == config.max_new_tokens)
                     if completion is not None:
                         finish(row, completion)
                         rows[k] = None
@@ -425,12 +431,12 @@ class Sampler:
         pick = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp(max=cdf.shape[1] - 1)
         return sorted_ids.gather(1, pick).squeeze(1)
 
-    def _completion(self, row: _Row, stop_strings: Sequence[str], last: bool) -> Completion | None:
+    def _completion(self, row: _Row, config: SamplingConfig, last: bool) -> Completion | None:
         """The row's completion if it has stopped (function end, stop string, EOS or budget), else None."""
         ended = row.tokens[-1] in self.eos_ids
         tokens = row.tokens[:-1] if ended else row.tokens
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        end = stop_position(text, stop_strings)
+        end = stop_position(text, config.stop_strings, config.functions)
         if end is not None:
             return Completion(text[:end].rstrip(), len(row.tokens), True)
         if ended or last:
