@@ -18,7 +18,7 @@ from puzzleloop.rounds import SelfPlayRun, prepare_run
 ROUNDS = 2
 
 
-def _inject_round_one_proposals(config):
+def _inject_round_one_proposals(config, with_solutions=False):
     """Stand in for a model that can already write puzzles: round 1's proposals are copies of seed puzzles.
 
     A tiny random model only writes noise, which the filters rightly drop; with these, every later stage has
@@ -33,6 +33,9 @@ def _inject_round_one_proposals(config):
         for j in range(config.propose.samples_per_prompt):
             sat = seeds[(i * 3 + j) % 7].sat
             completion = "x: int, = 3):\n    return" if (i, j) == (0, 0) else sat.split("(", 1)[1]
+            if with_solutions:  # the proposer's answer: the seed's reference solution, as the prompt's g<k>
+                sol, k = seeds[(i * 3 + j) % 7].sol, prompt.next_name[1:]
+                completion += f"\n\ndef g{k}({sol.split('(', 1)[1].rstrip()}\n\nassert f{k}(g{k}())\n"
             rows.append({"prompt": i, "sample": j, "seeds": list(prompt.seeds), "completion": completion, "tokens": 1})
     folder = Path(config.output_dir) / "round_1"
     folder.mkdir(parents=True)
@@ -95,6 +98,20 @@ def test_two_rounds_produce_every_stage_output(tiny_model_dir, tmp_path):
     assert report["kept"] >= 3 and metrics[1]["funnel"]["after_contaminated"] == report["kept"]
     # the noise the random model proposed itself in round 2 is all filtered out
     assert metrics[2]["funnel"]["after_contaminated"] == 0
+
+
+def test_with_solution_proposals_are_judged_first_and_train_the_model(tiny_model_dir, tmp_path):
+    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    config = load_config(path, ["rounds=1", "propose.with_solution=true"])
+    _inject_round_one_proposals(config, with_solutions=True)
+    SelfPlayRun(config, log=lambda _: None).run()
+    db = tmp_path / "run" / "corpus.sqlite"
+    kept = _rows(db, "SELECT id FROM puzzles WHERE round = 1")
+    assert len(kept) >= 3
+    for (puzzle_id,) in kept:  # the proposer's answer, then the solve stage's 3 attempts
+        statuses = _rows(db, f"SELECT status FROM solutions WHERE puzzle_id = {puzzle_id} ORDER BY attempt")
+        assert len(statuses) == 4 and statuses[0] == ("verified",)
+    assert (tmp_path / "run" / "round_1" / "checkpoint").exists()
 
 
 def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path):

@@ -35,6 +35,7 @@ class ProposeConfig:
     temperature: float = 0.9
     top_p: float = 1.0
     max_new_tokens: int = 200
+    with_solution: bool = False  # seeds shown with solutions; the proposer's own solution is judged as an attempt
 
 
 @dataclass

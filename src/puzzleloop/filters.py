@@ -71,6 +71,7 @@ def undefined_names(source: str) -> set[str]:
 class Proposal:
     source: str  # `def sat(...)`
     seeds: tuple[str, ...]
+    solution: str | None = None  # `def g(...)` its proposer wrote with it (with-solution prompts)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from puzzleloop.data import named_set
 from puzzleloop.puzzles import Puzzle, PuzzleError, rename_function, solution_header
+from puzzleloop.sampling import FUNCTION_END, cut_at_function_end
 
 PROMPT_HEADER = "from typing import List\n\n"
 
@@ -47,29 +48,63 @@ def solution_from_completion(puzzle: Puzzle, completion: str) -> str:
 
 
 @dataclass(frozen=True)
+class SeedExample:
+    """A seed puzzle shown in propose prompts; `sol` (a reference solution) is shown in with-solution prompts."""
+
+    name: str
+    sat: str
+    sol: str | None = None
+
+
+@dataclass(frozen=True)
 class ProposePrompt:
     """A propose prompt and the names of the seed puzzles it showed, for provenance."""
 
     text: str
     seeds: tuple[str, ...]
     next_name: str
+    with_solution: bool = False
 
 
-def propose_prompt(seeds: Sequence[tuple[str, str]], count: int, rng: random.Random) -> ProposePrompt:
-    """`count` shuffled seed puzzles numbered f1..fk, ending with the open `def f{k+1}(` the model completes."""
-    if not seeds:
-        raise ValueError("propose_prompt: no seed puzzles")
-    chosen = rng.sample(list(seeds), min(count, len(seeds)))
-    blocks = [rename_function(sat, f"f{i}").strip() for i, (_, sat) in enumerate(chosen, start=1)]
+def propose_prompt(
+    seeds: Sequence[SeedExample], count: int, rng: random.Random, with_solution: bool = False
+) -> ProposePrompt:
+    """`count` shuffled seed puzzles numbered f1..fk, ending with the open `def f{k+1}(` the model completes.
+
+    With `with_solution`, each seed is followed by its solution `g<i>` and `assert f<i>(g<i>())`, so the model
+    writes a puzzle together with an answer it believes in (seeds without a solution are not shown).
+    """
+    pool = [s for s in seeds if s.sol is not None] if with_solution else list(seeds)
+    if not pool:
+        raise ValueError("propose_prompt: no seed puzzles" + (" with solutions" if with_solution else ""))
+    chosen = rng.sample(pool, min(count, len(pool)))
+    blocks = []
+    for i, seed in enumerate(chosen, start=1):
+        block = rename_function(seed.sat, f"f{i}").strip()
+        if with_solution:
+            block += f"\n\n{rename_function(seed.sol, f'g{i}').strip()}\n\nassert f{i}(g{i}())"
+        blocks.append(block)
     next_name = f"f{len(chosen) + 1}"
     text = PROMPT_HEADER + "\n\n".join(blocks) + f"\n\ndef {next_name}("
-    return ProposePrompt(text=text, seeds=tuple(name for name, _ in chosen), next_name=next_name)
+    return ProposePrompt(text, tuple(s.name for s in chosen), next_name, with_solution)
 
 
-def proposal_from_completion(prompt: ProposePrompt, completion: str) -> str:
-    """The proposal renamed `sat` when it is one function, else as written (the filters count what is wrong)."""
-    source = f"def {prompt.next_name}({completion}"
+def proposal_from_completion(prompt: ProposePrompt, completion: str) -> tuple[str, str | None]:
+    """The proposed puzzle and, for a with-solution prompt, its proposer's solution renamed `g` (None if absent).
+
+    The puzzle is renamed `sat` when it is one function, else kept as written (the filters count what is wrong).
+    """
+    text, solution = f"def {prompt.next_name}({completion}", None
+    split = FUNCTION_END.search(text) if prompt.with_solution else None
+    if split is not None:
+        text, rest = text[: split.start()].rstrip(), cut_at_function_end(text[split.start() + 1 :])
+        if rest.startswith(f"def g{prompt.next_name[1:]}("):
+            solution = _renamed(rest, "g")
+    return _renamed(text, "sat") or text, solution
+
+
+def _renamed(source: str, name: str) -> str | None:
     try:
-        return rename_function(source, "sat")
+        return rename_function(source, name)
     except PuzzleError:
-        return source
+        return None

@@ -14,6 +14,7 @@ was killed redoes at most the stage it was in, and `--resume` skips every finish
 from __future__ import annotations
 
 import gc
+import json
 import random
 import time
 from collections import Counter
@@ -32,6 +33,7 @@ from puzzleloop.filters import Proposal, filter_proposals
 from puzzleloop.models import load_model
 from puzzleloop.prompts import (
     ProposePrompt,
+    SeedExample,
     proposal_from_completion,
     propose_prompt,
     solution_from_completion,
@@ -46,6 +48,7 @@ from puzzleloop.train import train
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 STAGES = ("propose", "filter", "solve", "select", "train", "eval")
+PROPOSER_SOLUTIONS = "proposer_solutions.json"  # canonical hash -> the solution written with the puzzle
 
 
 def prepare_run(config_path: Path | None, output_dir: str | None, overrides: list[str], resume: bool) -> RunConfig:
@@ -141,18 +144,20 @@ class SelfPlayRun:
         return info.get("checkpoint") or self.model_after(round_ - 1)
 
     # -- stages ----------------------------------------------------------------------------------------
-    def _seed_puzzles(self) -> list[tuple[str, str]]:
-        seeds: list[tuple[str, str]] = []
+    def _seed_puzzles(self) -> list[SeedExample]:
+        seeds: list[SeedExample] = []
         if self.config.propose.seeds in ("p3-train155", "both"):
-            seeds += [(i.name, i.sat) for i in named_set("p3-train155", self.config.p3_dir)]
+            train = named_set("p3-train155", self.config.p3_dir)
+            seeds += [SeedExample(i.name, i.sat, i.reference_solution) for i in train]
         if self.config.propose.seeds in ("ours", "both"):
-            seeds += [(f"seed:{s.name}", s.sat) for s in load_seed_puzzles()]
+            seeds += [SeedExample(f"seed:{s.name}", s.sat, s.sol) for s in load_seed_puzzles()]
         return seeds
 
     def _propose_prompts(self, round_: int) -> list[ProposePrompt]:
+        cfg = self.config.propose
         rng = random.Random(f"{self.config.seed}-propose-{round_}")
         seeds = self._seed_puzzles()
-        return [propose_prompt(seeds, self.config.propose.shots, rng) for _ in range(self.config.propose.prompts)]
+        return [propose_prompt(seeds, cfg.shots, rng, cfg.with_solution) for _ in range(cfg.prompts)]
 
     def _propose(self, round_: int) -> dict[str, Any]:
         cfg = self.config.propose
@@ -175,6 +180,7 @@ class SelfPlayRun:
                 max_new_tokens=cfg.max_new_tokens,
                 batch_size=self.config.batch_size,
                 seed=self.config.seed * 7919 + round_ * 131 + start,
+                functions=2 if cfg.with_solution else 1,
             )
             label = f"propose {start + 1}-{pending[-1] + 1}/{len(prompts)}"
             completions = sampler.sample([prompts[i].text for i in pending], cfg.samples_per_prompt, sampling, label)
@@ -199,8 +205,8 @@ class SelfPlayRun:
         proposals: list[Proposal] = []
         rows = read_jsonl_prefix(self.round_dir(round_) / "proposals.jsonl")
         for row in rows:
-            source = proposal_from_completion(prompts[row["prompt"]], row["completion"])
-            proposals.append(Proposal(source=source, seeds=tuple(row["seeds"])))
+            source, solution = proposal_from_completion(prompts[row["prompt"]], row["completion"])
+            proposals.append(Proposal(source=source, seeds=tuple(row["seeds"]), solution=solution))
         this_round = {p.canonical_hash for p in self.corpus.puzzles(round=round_)}
         heldout = NearDuplicateIndex((i.name, i.sat) for i in named_set("p3-test-all", self.config.p3_dir))
         result = filter_proposals(
@@ -213,6 +219,10 @@ class SelfPlayRun:
             max_source_chars=self.config.filter.max_source_chars,
         )
         proposer = self.model_after(round_ - 1)
+        write_json_atomic(  # before the puzzles are stored: the solve stage judges these as first attempts
+            self.round_dir(round_) / PROPOSER_SOLUTIONS,
+            {digest: p.solution for p, _, digest in result.kept if p.solution is not None},
+        )
         self.corpus.add_puzzles(
             [
                 PuzzleRecord(
@@ -250,6 +260,8 @@ class SelfPlayRun:
         model, tokenizer = self.model(self.model_after(round_ - 1))
         sampler = Sampler(model, tokenizer)
         examples = tutorial_examples(self.config.p3_dir)
+        proposed_path = self.round_dir(round_) / PROPOSER_SOLUTIONS
+        proposer_solutions = json.loads(proposed_path.read_text()) if proposed_path.exists() else {}
         step = max(1, self.config.block_sequences // cfg.attempts)
         for start in range(0, len(todo), step):
             block = todo[start : start + step]
@@ -264,8 +276,9 @@ class SelfPlayRun:
             label = f"solve {start + 1}-{start + len(block)}/{len(todo)}"
             completions = sampler.sample([solve_prompt(p, examples) for p in puzzles], cfg.attempts, sampling, label)
             solutions = [
-                [solution_from_completion(p, c.text) for c in samples]
-                for p, samples in zip(puzzles, completions, strict=True)
+                [s for s in [proposer_solutions.get(row.canonical_hash)] if s is not None]
+                + [solution_from_completion(p, c.text) for c in samples]
+                for row, p, samples in zip(block, puzzles, completions, strict=True)
             ]
             pairs = [(row.source, s) for row, sols in zip(block, solutions, strict=True) for s in sols]
             verdicts = iter(self.judge().judge(pairs))
