@@ -172,10 +172,11 @@ def test_malformed_split_is_named(tmp_path):
 
 
 def test_named_set_on_small_data_and_unknown_name(tmp_path):
-    entries = [dict(ENTRY, name=n) for n in ("Tiny:0", "Tiny:1", "Solo:3", "Solo:4")]
-    folder = write_p3(tmp_path / "p3", entries, {"train": ["Solo"], "test": ["Tiny"]})
+    entries = [dict(ENTRY, name=n) for n in ("Tiny:0", "Tiny:1", "Solo:3", "Solo:4", "Free:0", "Free:1", "One:0")]
+    folder = write_p3(tmp_path / "p3", entries, {"train": ["Solo", "One"], "test": ["Tiny"]})
     assert [i.name for i in named_set("p3-test-all", folder)] == ["Tiny:0", "Tiny:1"]
-    assert [i.name for i in named_set("p3-train155", folder)] == ["Solo:3"]
+    assert [i.name for i in named_set("p3-train155", folder)] == ["Solo:3", "One:0"]
+    assert [i.name for i in named_set("p3-dev", folder)] == ["Free:0", "Free:1", "Solo:4"]  # never a seed or test
     with pytest.raises(DataError, match=r"set p3-tutorial needs 'Tutorial1:0', which is missing"):
         named_set("p3-tutorial", folder)
     with pytest.raises(DataError, match="unknown puzzle set 'p3-test'; known sets: p3-test228"):
@@ -185,7 +186,10 @@ def test_named_set_on_small_data_and_unknown_name(tmp_path):
 @needs_p3
 def test_named_sets_on_the_real_data():
     sizes = {name: len(named_set(name)) for name in NAMED_SETS}
-    assert sizes == {"p3-test228": 228, "p3-test-all": 1009, "p3-train155": 155, "p3-tutorial": 5}
+    assert sizes == {"p3-test228": 228, "p3-test-all": 1009, "p3-train155": 155, "p3-dev": 192, "p3-tutorial": 5}
+    dev_classes = {i.name.split(":")[0] for i in named_set("p3-dev")}
+    assert dev_classes and not dev_classes & set(load_split()["test"])
+    assert not {i.name for i in named_set("p3-dev")} & {i.name for i in named_set("p3-train155")}
     split = load_split()
     test228 = named_set("p3-test228")
     assert [i.name for i in test228] == [f"{c}:0" for c in split["test"]]

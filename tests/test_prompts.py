@@ -39,10 +39,12 @@ def test_with_solution_needs_a_seed_with_a_solution():
 )  # fmt: skip
 def test_proposal_and_its_solution_are_read_back(completion, solution):
     prompt = ProposePrompt(text="", seeds=(), next_name="f3", with_solution=True)
-    assert proposal_from_completion(prompt, completion) == ("def sat(y: int, t=5):\n    return y * 2 == t + 1", solution)
+    puzzle = "def sat(y: int, t=5):\n    return y * 2 == t + 1"
+    assert proposal_from_completion(prompt, completion) == (puzzle, solution)
 
 
 def test_plain_proposal_keeps_what_does_not_parse_for_the_filters():
     prompt = ProposePrompt(text="", seeds=(), next_name="f3")
-    assert proposal_from_completion(prompt, "x: int):\n    return x == 2") == ("def sat(x: int):\n    return x == 2", None)
+    puzzle = "def sat(x: int):\n    return x == 2"
+    assert proposal_from_completion(prompt, "x: int):\n    return x == 2") == (puzzle, None)
     assert proposal_from_completion(prompt, "x: int, = 3):\n    return") == ("def f3(x: int, = 3):\n    return", None)
