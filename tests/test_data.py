@@ -186,7 +186,7 @@ def test_named_set_on_small_data_and_unknown_name(tmp_path):
 @needs_p3
 def test_named_sets_on_the_real_data():
     sizes = {name: len(named_set(name)) for name in NAMED_SETS}
-    assert sizes == {"p3-test228": 228, "p3-test-all": 1009, "p3-train155": 155, "p3-dev": 192, "p3-tutorial": 5}
+    assert sizes == {"p3-test228": 228, "p3-test-all": 1009, "p3-train155": 155, "p3-dev": 188, "p3-tutorial": 5}
     dev_classes = {i.name.split(":")[0] for i in named_set("p3-dev")}
     assert dev_classes and not dev_classes & set(load_split()["test"])
     assert not {i.name for i in named_set("p3-dev")} & {i.name for i in named_set("p3-train155")}

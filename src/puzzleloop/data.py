@@ -244,7 +244,8 @@ def named_set(name: str, path: str | Path | None = None) -> list[P3Instance]:
     """One of NAMED_SETS: p3-test228 (":0" of each test class, split order), p3-test-all (every instance
     of the test classes), p3-train155 (first instance of each train class), p3-tutorial (Tutorial1..5), and
     p3-dev, the development set for choosing methods: every instance of the classes in neither split (tutorials
-    aside), then the second instance of each train class; no test class and no seed (first train instance)."""
+    aside), then each train class's first later instance no longer than test228's longest puzzle; it holds no
+    test class and no seed (first train instance)."""
     if name not in NAMED_SETS:
         raise DataError(f"unknown puzzle set {name!r}; known sets: {', '.join(NAMED_SETS)}")
     folder = find_p3_dir(path)
@@ -263,7 +264,10 @@ def named_set(name: str, path: str | Path | None = None) -> list[P3Instance]:
         if name == "p3-dev":
             in_split = set(split["train"]) | set(split["test"]) | {_class_of(n) for n in TUTORIAL_NAMES}
             wanted = [n for c, names in by_class.items() if c not in in_split for n in names]
-            wanted += [by_class[c][1] for c in classes if len(by_class[c]) > 1]
+            sats = {instance.name: instance.sat for instance in instances}
+            longest_test = max((len(sats[f"{c}:0"]) for c in split["test"] if f"{c}:0" in sats), default=0)
+            for c in classes:  # test228's size range: a few later instances carry inputs of thousands of lines
+                wanted += [n for n in by_class[c][1:] if len(sats[n]) <= longest_test][:1]
         elif name == "p3-test228":
             wanted = [f"{c}:0" for c in classes]
         elif name == "p3-train155":
