@@ -114,6 +114,23 @@ def test_with_solution_proposals_are_judged_first_and_train_the_model(tiny_model
     assert (tmp_path / "run" / "round_1" / "checkpoint").exists()
 
 
+def test_seed_pairs_are_verified_into_round_zero_and_trained_on(tiny_model_dir, tmp_path):
+    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    config = load_config(path, ["rounds=1", "seed_pairs=ours"])
+    SelfPlayRun(config, log=lambda _: None).run()
+    db = tmp_path / "run" / "corpus.sqlite"
+    seeds = load_seed_puzzles()
+    assert _rows(db, "SELECT COUNT(*), MIN(proposer), MAX(proposer) FROM puzzles WHERE round = 0") == [
+        (len(seeds), "seed", "seed")
+    ]
+    assert _rows(db, "SELECT status, COUNT(*) FROM solutions WHERE round = 0 GROUP BY status") == [
+        ("verified", len(seeds))
+    ]
+    train = (tmp_path / "run" / "round_1" / "train.jsonl").read_text().splitlines()
+    assert sum(json.loads(row)["round"] == 0 for row in train) == len(seeds)
+    assert (tmp_path / "run" / "round_1" / "checkpoint").exists()
+
+
 def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
     config_path = _write_config(tmp_path / "c.yaml", tiny_model_dir, run_dir)

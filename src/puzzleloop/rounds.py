@@ -40,7 +40,7 @@ from puzzleloop.prompts import (
     solve_prompt,
     tutorial_examples,
 )
-from puzzleloop.puzzles import NearDuplicateIndex, parse_puzzle
+from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig
 from puzzleloop.select import select_training_set
 from puzzleloop.train import train
@@ -110,6 +110,8 @@ class SelfPlayRun:
     # -- the loop --------------------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
         try:
+            if self.config.seed_pairs != "none":
+                self._stage(0, "seed", self._seed_pairs)
             self._stage(0, "eval", lambda: self._evaluate(0, self.config.model_name_or_path))
             for round_ in range(1, self.config.rounds + 1):
                 for stage in STAGES:
@@ -144,19 +146,49 @@ class SelfPlayRun:
         return info.get("checkpoint") or self.model_after(round_ - 1)
 
     # -- stages ----------------------------------------------------------------------------------------
-    def _seed_puzzles(self) -> list[SeedExample]:
+    def _seed_puzzles(self, which: str) -> list[SeedExample]:
+        """The seeds `which` names (p3-train155, ours or both) with their reference solutions."""
         seeds: list[SeedExample] = []
-        if self.config.propose.seeds in ("p3-train155", "both"):
+        if which in ("p3-train155", "both"):
             train = named_set("p3-train155", self.config.p3_dir)
             seeds += [SeedExample(i.name, i.sat, i.reference_solution) for i in train]
-        if self.config.propose.seeds in ("ours", "both"):
+        if which in ("ours", "both"):
             seeds += [SeedExample(f"seed:{s.name}", s.sat, s.sol) for s in load_seed_puzzles()]
         return seeds
+
+    def _seed_pairs(self) -> dict[str, Any]:
+        """Round 0 of the corpus: seed puzzles with their reference solutions, each judged by the sandbox.
+
+        Their verified pairs join every round's training set (select.rounds: all), so the model learns the
+        format and the answer types from correct examples before its own puzzles give it any. A seed as near to a
+        P3 test instance as the contamination threshold is left out, like a proposal would be.
+        """
+        threshold = self.config.filter.contamination_threshold
+        heldout = NearDuplicateIndex((i.name, i.sat) for i in named_set("p3-test-all", self.config.p3_dir))
+        seeds = [s for s in self._seed_puzzles(self.config.seed_pairs) if s.sol is not None]
+        kept = [s for s in seeds if heldout.nearest(s.sat, s.name)[1] < threshold]
+        verdicts = self.judge().judge([(s.sat, s.sol) for s in kept])
+        records = [
+            PuzzleRecord(
+                canonical_hash(s.sat, s.name), s.sat, parse_puzzle(s.sat, s.name).answer_type, 0, "seed", (s.name,)
+            )
+            for s in kept
+        ]
+        self.corpus.add_puzzles(records)
+        ids = {row.canonical_hash: row.id for row in self.corpus.puzzles(round=0)}
+        for record, seed, verdict in zip(records, kept, verdicts, strict=True):
+            self.corpus.record_attempts(ids[record.canonical_hash], 0, [Attempt(seed.sol, verdict.status)])
+        return {
+            "seeds": len(seeds),
+            "near_heldout": len(seeds) - len(kept),
+            "verified": sum(v.status == "verified" for v in verdicts),
+            "statuses": dict(Counter(v.status for v in verdicts)),
+        }
 
     def _propose_prompts(self, round_: int) -> list[ProposePrompt]:
         cfg = self.config.propose
         rng = random.Random(f"{self.config.seed}-propose-{round_}")
-        seeds = self._seed_puzzles()
+        seeds = self._seed_puzzles(cfg.seeds)
         return [propose_prompt(seeds, cfg.shots, rng, cfg.with_solution) for _ in range(cfg.prompts)]
 
     def _propose(self, round_: int) -> dict[str, Any]:
