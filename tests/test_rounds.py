@@ -96,8 +96,10 @@ def test_two_rounds_produce_every_stage_output(tiny_model_dir, tmp_path):
     report = json.loads((tmp_path / "run" / "round_1" / "filter.json").read_text())
     assert report["removed"]["parse"] == 1 and report["removed"]["duplicate"] >= 4
     assert report["kept"] >= 3 and metrics[1]["funnel"]["after_contaminated"] == report["kept"]
-    # the noise the random model proposed itself in round 2 is all filtered out
+    # the noise the random model proposed itself in round 2 is all filtered out, so round 2 would retrain on
+    # round 1's examples: it keeps round 1's model and measurement instead
     assert metrics[2]["funnel"]["after_contaminated"] == 0
+    assert not (tmp_path / "run" / "round_2" / "checkpoint").exists() and metrics[2]["reused_from"] == 1
 
 
 def test_with_solution_proposals_are_judged_first_and_train_the_model(tiny_model_dir, tmp_path):

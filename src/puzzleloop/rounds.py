@@ -336,6 +336,11 @@ class SelfPlayRun:
         if not rows:
             self.log(f"round {round_} train: no verified examples, the model stays {self.model_after(round_ - 1)}")
             return {"checkpoint": None, "examples": 0}
+        previous = self.round_dir(round_ - 1) / "train.jsonl" if round_ > 1 else None
+        if self.config.train_from == "base" and previous and read_jsonl_prefix(previous) == rows:
+            # The same examples from the same start with the same seed: training again would rebuild that model.
+            self.log(f"round {round_} train: the examples are round {round_ - 1}'s, so its model stays")
+            return {"checkpoint": self.model_after(round_ - 1), "examples": len(rows), "reused_from": round_ - 1}
         start = self.config.model_name_or_path if self.config.train_from == "base" else self.model_after(round_ - 1)
         self._release_model()
         output = self.round_dir(round_) / "checkpoint"
