@@ -43,7 +43,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from puzzleloop.data import TUTORIAL_NAMES, DataError, named_set
-from puzzleloop.files import write_json_atomic, write_text_atomic
+from puzzleloop.files import read_jsonl_objects, write_json_atomic, write_text_atomic
 from puzzleloop.inspect import RunFolder, RunFolderError, corpus_stats, heldout_index, open_run, pass_keys
 from puzzleloop.provenance import git_sha, package_versions
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_hash, parse_module, rename_function
@@ -78,18 +78,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every row of a finished JSONL file; unlike the run's resume reader, a torn line is an error here."""
     if not path.is_file():
         raise RecordError(f"{path}: missing")
-    rows = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise RecordError(f"{path}: line {number}: not JSON ({error.msg})") from None
-        if not isinstance(row, dict):
-            raise RecordError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
-    return rows
+    return read_jsonl_objects(path, RecordError)
 
 
 def field(mapping: Any, name: str, where: str, kind: type = object) -> Any:

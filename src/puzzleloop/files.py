@@ -57,3 +57,17 @@ def read_jsonl_prefix(path: Path) -> list[dict]:
         except json.JSONDecodeError:
             break
     return rows
+
+
+def read_jsonl_objects(path: Path, error: type[Exception] = ValueError) -> list[dict]:
+    """Rows of a finished JSONL file, each a JSON object; a torn or foreign line raises `error` naming its line."""
+    rows: list[dict] = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise error(f"{path}: line {number}: not JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise error(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows

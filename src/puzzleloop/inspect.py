@@ -25,7 +25,7 @@ import yaml
 
 from puzzleloop.corpus import Corpus, CorpusError, PuzzleRow, SolutionRow
 from puzzleloop.data import DataError, named_set
-from puzzleloop.files import write_jsonl_atomic
+from puzzleloop.files import read_jsonl_objects, write_jsonl_atomic
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_form
 
 CORPUS_FILE = "corpus.sqlite"
@@ -121,15 +121,9 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     """metrics.jsonl lines (none before the first evaluation finished); every line must be whole and valid."""
     if not path.exists():
         return []
-    lines = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    lines = read_jsonl_objects(path, RunFolderError)
+    for number, line in enumerate(lines, start=1):
         where = f"{path}: line {number}"
-        try:
-            line = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise RunFolderError(f"{where}: not JSON ({error.msg})") from None
-        if not isinstance(line, dict):
-            raise RunFolderError(f"{where}: expected a JSON object, got {type(line).__name__}")
         if type(line.get("round")) is not int or line["round"] < 0:
             raise RunFolderError(f"{where}: field 'round' must be an int >= 0, got {line.get('round')!r}")
         for key in pass_keys(line):
@@ -138,7 +132,6 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
                 isinstance(interval, list) and len(interval) == 2 and all(map(_is_number, interval))
             ):
                 raise RunFolderError(f"{where}: field {key!r} needs a number and {key}_ci95 a [low, high] pair")
-        lines.append(line)
     return lines
 
 
