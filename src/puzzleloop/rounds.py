@@ -19,6 +19,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,11 @@ class SelfPlayRun:
             limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
             self._judge = Judge(workers=self.config.workers, limits=limits)
         return self._judge
+
+    @cached_property
+    def heldout_index(self) -> NearDuplicateIndex:
+        """Every P3 test instance, for the contamination checks of seeds and proposals."""
+        return NearDuplicateIndex((i.name, i.sat) for i in named_set("p3-test-all", self.config.p3_dir))
 
     def model(self, name_or_path: str) -> tuple[Any, Any]:
         if self._loaded is None or self._loaded[0] != name_or_path:
@@ -164,9 +170,8 @@ class SelfPlayRun:
         P3 test instance as the contamination threshold is left out, like a proposal would be.
         """
         threshold = self.config.filter.contamination_threshold
-        heldout = NearDuplicateIndex((i.name, i.sat) for i in named_set("p3-test-all", self.config.p3_dir))
         seeds = [s for s in self._seed_puzzles(self.config.seed_pairs) if s.sol is not None]
-        kept = [s for s in seeds if heldout.nearest(s.sat, s.name)[1] < threshold]
+        kept = [s for s in seeds if self.heldout_index.nearest(s.sat, s.name)[1] < threshold]
         verdicts = self.judge().judge([(s.sat, s.sol) for s in kept])
         records = [
             PuzzleRecord(
@@ -240,12 +245,11 @@ class SelfPlayRun:
             source, solution = proposal_from_completion(prompts[row["prompt"]], row["completion"])
             proposals.append(Proposal(source=source, seeds=tuple(row["seeds"]), solution=solution))
         this_round = {p.canonical_hash for p in self.corpus.puzzles(round=round_)}
-        heldout = NearDuplicateIndex((i.name, i.sat) for i in named_set("p3-test-all", self.config.p3_dir))
         result = filter_proposals(
             proposals,
             judge=self.judge(),
             known_hashes=self.corpus.known_hashes() - this_round,  # a rerun after a kill re-finds its own rows
-            heldout_index=heldout,
+            heldout_index=self.heldout_index,
             contamination_threshold=self.config.filter.contamination_threshold,
             trivial_check=self.config.filter.trivial_check,
             max_source_chars=self.config.filter.max_source_chars,
