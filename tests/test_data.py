@@ -172,11 +172,13 @@ def test_malformed_split_is_named(tmp_path):
 
 
 def test_named_set_on_small_data_and_unknown_name(tmp_path):
-    entries = [dict(ENTRY, name=n) for n in ("Tiny:0", "Tiny:1", "Solo:3", "Solo:4", "Free:0", "Free:1", "One:0")]
+    names = ("Tiny:0", "Tiny:1", "Solo:3", "Solo:4", "Solo:5", "Free:0", "Free:1", "One:0")
+    entries = [dict(ENTRY, name=n) for n in names]
     folder = write_p3(tmp_path / "p3", entries, {"train": ["Solo", "One"], "test": ["Tiny"]})
     assert [i.name for i in named_set("p3-test-all", folder)] == ["Tiny:0", "Tiny:1"]
     assert [i.name for i in named_set("p3-train155", folder)] == ["Solo:3", "One:0"]
     assert [i.name for i in named_set("p3-dev", folder)] == ["Free:0", "Free:1", "Solo:4"]  # never a seed or test
+    assert [i.name for i in named_set("p3-train-rest", folder)] == ["Solo:5"]  # neither a seed nor dev
     with pytest.raises(DataError, match=r"set p3-tutorial needs 'Tutorial1:0', which is missing"):
         named_set("p3-tutorial", folder)
     with pytest.raises(DataError, match="unknown puzzle set 'p3-test'; known sets: p3-test228"):
@@ -186,10 +188,15 @@ def test_named_set_on_small_data_and_unknown_name(tmp_path):
 @needs_p3
 def test_named_sets_on_the_real_data():
     sizes = {name: len(named_set(name)) for name in NAMED_SETS}
-    assert sizes == {"p3-test228": 228, "p3-test-all": 1009, "p3-train155": 155, "p3-dev": 188, "p3-tutorial": 5}
+    assert sizes == {
+        "p3-test228": 228, "p3-test-all": 1009, "p3-train155": 155, "p3-dev": 188, "p3-train-rest": 326,
+        "p3-tutorial": 5,
+    }
     dev_classes = {i.name.split(":")[0] for i in named_set("p3-dev")}
     assert dev_classes and not dev_classes & set(load_split()["test"])
-    assert not {i.name for i in named_set("p3-dev")} & {i.name for i in named_set("p3-train155")}
+    dev, seeds, rest = ({i.name for i in named_set(name)} for name in ("p3-dev", "p3-train155", "p3-train-rest"))
+    assert not dev & seeds and not rest & (dev | seeds)
+    assert {n.split(":")[0] for n in rest} <= set(load_split()["train"])
     split = load_split()
     test228 = named_set("p3-test228")
     assert [i.name for i in test228] == [f"{c}:0" for c in split["test"]]

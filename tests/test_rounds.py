@@ -12,8 +12,10 @@ import pytest
 import yaml
 
 from puzzleloop.config import load_config
-from puzzleloop.data import load_seed_puzzles
+from puzzleloop.data import BESIDE_CHECKOUT, load_seed_puzzles, named_set
 from puzzleloop.rounds import SelfPlayRun, prepare_run
+
+needs_p3 = pytest.mark.skipif(not (BESIDE_CHECKOUT / "puzzles.json").is_file(), reason="no pinned P3 copy")
 
 ROUNDS = 2
 
@@ -131,6 +133,17 @@ def test_seed_pairs_are_verified_into_round_zero_and_trained_on(tiny_model_dir, 
     train = (tmp_path / "run" / "round_1" / "train.jsonl").read_text().splitlines()
     assert sum(json.loads(row)["round"] == 0 for row in train) == len(seeds)
     assert (tmp_path / "run" / "round_1" / "checkpoint").exists()
+
+
+@needs_p3
+def test_seed_pairs_all_adds_the_other_train_instances(tiny_model_dir, tmp_path):
+    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    run = SelfPlayRun(load_config(path, ["seed_pairs=all"]), log=lambda _: None)
+    names = [seed.name for seed in run._seed_puzzles("all")]
+    both = [seed.name for seed in run._seed_puzzles("both")]
+    rest = [i.name for i in named_set("p3-train-rest")]
+    assert sorted(names) == sorted(both + rest) and len(set(names)) == len(names)
+    run.close()
 
 
 def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path):

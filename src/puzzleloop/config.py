@@ -79,7 +79,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     train_from: str = "base"  # base (paper: retrain the base model on all rounds) | last
-    seed_pairs: str = "none"  # none | ours | p3-train155 | both: verified seed solutions join every training set
+    seed_pairs: str = "none"  # none | ours | p3-train155 | both | all (both + p3-train-rest): verified, trained on
     p3_dir: str | None = None
     timeout: float = 1.0  # sandbox seconds per check
     memory_mb: int = 1024
@@ -96,7 +96,7 @@ class RunConfig:
     def validate(self) -> None:
         choices = {
             "propose.seeds": (self.propose.seeds, ("p3-train155", "ours", "both")),
-            "seed_pairs": (self.seed_pairs, ("none", "p3-train155", "ours", "both")),
+            "seed_pairs": (self.seed_pairs, ("none", "p3-train155", "ours", "both", "all")),
             "train_from": (self.train_from, ("base", "last")),
             "select.rounds": (self.select.rounds, ("all", "latest")),
             "train.loss_on": (self.train.loss_on, ("all", "solution")),

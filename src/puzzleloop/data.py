@@ -37,7 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BESIDE_CHECKOUT = REPO_ROOT.parent / "shared" / "p3"
 DEFAULT_SEEDS = REPO_ROOT / "seed_puzzles" / "puzzles.yaml"
 
-NAMED_SETS: tuple[str, ...] = ("p3-test228", "p3-test-all", "p3-train155", "p3-dev", "p3-tutorial")
+NAMED_SETS: tuple[str, ...] = ("p3-test228", "p3-test-all", "p3-train155", "p3-dev", "p3-train-rest", "p3-tutorial")
 TUTORIAL_NAMES = tuple(f"Tutorial{k}:0" for k in range(1, 6))
 
 
@@ -245,7 +245,8 @@ def named_set(name: str, path: str | Path | None = None) -> list[P3Instance]:
     of the test classes), p3-train155 (first instance of each train class), p3-tutorial (Tutorial1..5), and
     p3-dev, the development set for choosing methods: every instance of the classes in neither split (tutorials
     aside), then each train class's first later instance no longer than test228's longest puzzle; it holds no
-    test class and no seed (first train instance)."""
+    test class and no seed (first train instance); p3-train-rest, the train classes' other instances in the same
+    size range, which belong to none of those sets (more training pairs)."""
     if name not in NAMED_SETS:
         raise DataError(f"unknown puzzle set {name!r}; known sets: {', '.join(NAMED_SETS)}")
     folder = find_p3_dir(path)
@@ -257,17 +258,21 @@ def named_set(name: str, path: str | Path | None = None) -> list[P3Instance]:
         for instance in instances:
             by_class.setdefault(_class_of(instance.name), []).append(instance.name)
         split = load_split(folder)
-        classes = split["train" if name in ("p3-train155", "p3-dev") else "test"]
+        classes = split["train" if name in ("p3-train155", "p3-dev", "p3-train-rest") else "test"]
         missing = [c for c in classes if c not in by_class]
         if missing:
             raise DataError(f"{folder / 'puzzles.json'}: no instance of split class {missing[0]!r}")
-        if name == "p3-dev":
-            in_split = set(split["train"]) | set(split["test"]) | {_class_of(n) for n in TUTORIAL_NAMES}
-            wanted = [n for c, names in by_class.items() if c not in in_split for n in names]
+        if name in ("p3-dev", "p3-train-rest"):
             sats = {instance.name: instance.sat for instance in instances}
             longest_test = max((len(sats[f"{c}:0"]) for c in split["test"] if f"{c}:0" in sats), default=0)
-            for c in classes:  # test228's size range: a few later instances carry inputs of thousands of lines
-                wanted += [n for n in by_class[c][1:] if len(sats[n]) <= longest_test][:1]
+            # test228's size range: a few later instances carry inputs of thousands of lines
+            later = {c: [n for n in by_class[c][1:] if len(sats[n]) <= longest_test] for c in classes}
+            if name == "p3-dev":
+                in_split = set(split["train"]) | set(split["test"]) | {_class_of(n) for n in TUTORIAL_NAMES}
+                wanted = [n for c, names in by_class.items() if c not in in_split for n in names]
+                wanted += [n for c in classes for n in later[c][:1]]
+            else:
+                wanted = [n for c in classes for n in later[c][1:]]
         elif name == "p3-test228":
             wanted = [f"{c}:0" for c in classes]
         elif name == "p3-train155":

@@ -153,12 +153,13 @@ class SelfPlayRun:
 
     # -- stages ----------------------------------------------------------------------------------------
     def _seed_puzzles(self, which: str) -> list[SeedExample]:
-        """The seeds `which` names (p3-train155, ours or both) with their reference solutions."""
+        """The seeds `which` names (p3-train155, ours, both, or all: both and p3-train-rest) with their
+        reference solutions."""
+        p3_sets = {"p3-train155": ["p3-train155"], "both": ["p3-train155"], "all": ["p3-train155", "p3-train-rest"]}
         seeds: list[SeedExample] = []
-        if which in ("p3-train155", "both"):
-            train = named_set("p3-train155", self.config.p3_dir)
-            seeds += [SeedExample(i.name, i.sat, i.reference_solution) for i in train]
-        if which in ("ours", "both"):
+        for set_name in p3_sets.get(which, []):
+            seeds += [SeedExample(i.name, i.sat, i.reference_solution) for i in named_set(set_name, self.config.p3_dir)]
+        if which in ("ours", "both", "all"):
             seeds += [SeedExample(f"seed:{s.name}", s.sat, s.sol) for s in load_seed_puzzles()]
         return seeds
 
