@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from puzzleloop.cli import main
 from puzzleloop.config import load_config
 from puzzleloop.data import BESIDE_CHECKOUT, load_seed_puzzles, named_set
 from puzzleloop.rounds import SelfPlayRun, prepare_run
@@ -146,7 +147,7 @@ def test_seed_pairs_all_adds_the_other_train_instances(tiny_model_dir, tmp_path)
     run.close()
 
 
-def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path):
+def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
     config_path = _write_config(tmp_path / "c.yaml", tiny_model_dir, run_dir)
     _inject_round_one_proposals(load_config(config_path))
@@ -163,6 +164,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path)
 
     with pytest.raises(Exception, match="--resume"):
         prepare_run(config_path, None, ["rounds=3"], resume=False)
-    config = prepare_run(config_path, str(run_dir), [], resume=True)
-    SelfPlayRun(config, log=lambda _: None).run()
+    assert main(["run", "--resume", "--output-dir", str(run_dir)]) == 0
     _check_finished_run(run_dir)
+    final = capsys.readouterr().out.splitlines()[-1].removeprefix("final model: ")
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert final == last["model"] and Path(final, "config.json").is_file()  # the model to evaluate, even if reused

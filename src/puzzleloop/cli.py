@@ -82,6 +82,7 @@ def _run_selfplay(args: argparse.Namespace) -> int:
     lines = SelfPlayRun(config).run()
     print(format_rounds_table(lines, config.eval.k))
     print(f"metrics: {Path(config.output_dir) / 'metrics.jsonl'}")
+    print(f"final model: {lines[-1]['model']}")  # a round that verified nothing new keeps the last round's model
     return 0
 
 
