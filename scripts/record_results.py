@@ -385,7 +385,7 @@ def label_round(label: str) -> int | None:
 def plot_rounds(
     rows: Sequence[dict[str, Any]], evals: Sequence[tuple[str, EvalFolder]], title: str, path: Path
 ) -> None:
-    """pass@1 and the largest pass@k per round with 95% intervals; --eval results as labelled markers.
+    """pass@1 and the largest pass@k per round with 95% intervals; --eval results as labelled markers (the same k).
 
     Each series names its puzzle set, since the rounds may be measured on dev and the --eval runs on test.
     """
@@ -406,7 +406,8 @@ def plot_rounds(
     placed = [(label, folder, label_round(label)) for label, folder in evals if label_round(label) is not None]
     for number, (label, folder, round_) in enumerate(placed):
         ekeys = pass_keys(folder.results)
-        for key in sorted({ekeys[0], ekeys[-1]}, key=lambda k: int(k[5:])):
+        same_as_run = [k for k in shown if k in ekeys]  # so a baseline at n=16 still shows the run's pass@8
+        for key in same_as_run or sorted({ekeys[0], ekeys[-1]}, key=lambda k: int(k[5:])):
             x = round_ + 0.14 + 0.08 * number
             text = f"{label} {key} ({folder.heldout}, n={folder.results['n']})"
             _errorbar(axes, [x], [folder.results], key, text, next(markers, "o"), "none")
