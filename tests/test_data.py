@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import needs_p3
 from puzzleloop import data
 from puzzleloop.data import (
     NAMED_SETS,
@@ -26,7 +27,6 @@ from puzzleloop.data import (
 )
 
 SHARED_P3 = data.BESIDE_CHECKOUT
-needs_p3 = pytest.mark.skipif(not (SHARED_P3 / "puzzles.json").is_file(), reason="no pinned P3 copy")
 
 ENTRY = {"name": "Tiny:0", "sat": "def sat(x: int, n=3):\n    return x == n", "ans_type": "int",
          "sol_header": "def sol(n=3):", "sol_bodies": ["    return n"], "module": "tiny.py"}

@@ -11,12 +11,12 @@ from types import ModuleType
 
 import pytest
 
-from puzzleloop.data import BESIDE_CHECKOUT, load_seed_puzzles, named_set
+from conftest import needs_p3
+from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, rename_function
 from puzzleloop.select import training_text
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "record_results.py"
-needs_p3 = pytest.mark.skipif(not (BESIDE_CHECKOUT / "puzzles.json").is_file(), reason="no pinned P3 copy")
 
 
 def _load_script() -> ModuleType:

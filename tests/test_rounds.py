@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import needs_p3
 from puzzleloop.cli import main
 from puzzleloop.config import load_config
-from puzzleloop.data import BESIDE_CHECKOUT, load_seed_puzzles, named_set
+from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.rounds import SelfPlayRun, prepare_run
-
-needs_p3 = pytest.mark.skipif(not (BESIDE_CHECKOUT / "puzzles.json").is_file(), reason="no pinned P3 copy")
 
 ROUNDS = 2
 
