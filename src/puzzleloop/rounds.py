@@ -73,6 +73,15 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
     return config
 
 
+# What each `propose.seeds` / `seed_pairs` value draws from: P3 named sets, and "ours" (seed_puzzles/).
+SEED_SOURCES: dict[str, tuple[str, ...]] = {
+    "p3-train155": ("p3-train155",),
+    "ours": ("ours",),
+    "both": ("p3-train155", "ours"),
+    "all": ("p3-train155", "p3-train-rest", "ours"),
+}
+
+
 class SelfPlayRun:
     """Drives one run folder through its rounds; holds at most one loaded model at a time."""
 
@@ -153,14 +162,14 @@ class SelfPlayRun:
 
     # -- stages ----------------------------------------------------------------------------------------
     def _seed_puzzles(self, which: str) -> list[SeedExample]:
-        """The seeds `which` names (p3-train155, ours, both, or all: both and p3-train-rest) with their
-        reference solutions."""
-        p3_sets = {"p3-train155": ["p3-train155"], "both": ["p3-train155"], "all": ["p3-train155", "p3-train-rest"]}
+        """The seeds `which` names (a key of SEED_SOURCES) with their reference solutions."""
         seeds: list[SeedExample] = []
-        for set_name in p3_sets.get(which, []):
-            seeds += [SeedExample(i.name, i.sat, i.reference_solution) for i in named_set(set_name, self.config.p3_dir)]
-        if which in ("ours", "both", "all"):
-            seeds += [SeedExample(f"seed:{s.name}", s.sat, s.sol) for s in load_seed_puzzles()]
+        for source in SEED_SOURCES[which]:
+            if source == "ours":
+                seeds += [SeedExample(f"seed:{s.name}", s.sat, s.sol) for s in load_seed_puzzles()]
+            else:
+                instances = named_set(source, self.config.p3_dir)
+                seeds += [SeedExample(i.name, i.sat, i.reference_solution) for i in instances]
         return seeds
 
     def _seed_pairs(self) -> dict[str, Any]:
