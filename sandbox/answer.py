@@ -1,38 +1,56 @@
-"""The answer contract: parse sat's first-parameter annotation (never evaluate it) and check a value against it.
+"""The answer contract: parse sat's answer annotation (never evaluate it), check a value against it exactly, and
+carry it from sol's process to sat's as plain data.
 
 P3 answers are int, float, str, bool and nested lists of them; the check is exact (`type(x) is int`, so bool
-is not int and no subclass passes), and the value handed to sat is a fresh copy built during the check, so sat
-never sees the object sol built and a lying subclass never gets near sat.
+is not int and no subclass passes). The answer crosses between processes as JSON text, so sat gets values
+built by the JSON decoder in its own clean process: no object sol made, and nothing sol's code touched.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from typing import Any, TypeAlias
 
 Spec: TypeAlias = "type | tuple[Spec]"  # a scalar type, or a 1-tuple (element spec,) meaning "list of"
 
 _SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
 _LISTS = {"List", "list"}
+MAX_DEPTH = 8  # List[List[...]] nesting; P3 uses at most 3
 
 
 class AnswerTypeError(Exception):
     """The value sol returned does not have the annotated type; the message says where it differs."""
 
 
-def parse_spec(annotation: ast.expr | None) -> Spec:
+def parse_spec(annotation: ast.expr | None, depth: int = 0) -> Spec:
     """Spec for an annotation node such as `List[List[int]]`; ValueError for anything else."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"answer type nests lists more than {MAX_DEPTH} deep")
     if isinstance(annotation, ast.Name) and annotation.id in _SCALARS:
         return _SCALARS[annotation.id]
-    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
-        return parse_spec(ast.parse(annotation.value, mode="eval").body)
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str) and len(annotation.value) < 200:
+        try:
+            inner = ast.parse(annotation.value, mode="eval").body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            raise ValueError(f"unparsable answer type {annotation.value[:60]!r}") from None
+        return parse_spec(inner, depth + 1)
     if isinstance(annotation, ast.Subscript):
         base = annotation.value
         base_name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", None)
         if base_name in _LISTS:
-            return (parse_spec(annotation.slice),)
-    shown = ast.unparse(annotation) if annotation is not None else "no annotation"
-    raise ValueError(f"unsupported answer type {shown!r} (expected int, float, str, bool or List[...] of them)")
+            return (parse_spec(annotation.slice, depth + 1),)
+    raise ValueError(f"unsupported answer type {_shown(annotation)} "
+                     "(expected int, float, str, bool or List[...] of them)")
+
+
+def _shown(annotation: ast.expr | None) -> str:
+    if annotation is None:
+        return "(no annotation)"
+    try:
+        return repr(ast.unparse(annotation)[:60])
+    except (RecursionError, MemoryError, ValueError):
+        return "(an expression too deep to show)"
 
 
 def spec_name(spec: Spec) -> str:
@@ -55,3 +73,18 @@ def checked_copy(value: Any, spec: Spec) -> Any:
                 raise AnswerTypeError(f"item {i}: expected {inner.__name__}, got {type(item).__name__}")
         return value.copy()
     return [checked_copy(item, inner) for item in value]
+
+
+def encode_answer(value: Any, spec: Spec) -> str:
+    """sol's value as JSON text, after the exact type check (AnswerTypeError when it fails)."""
+    checked_copy(value, spec)
+    return json.dumps(value, ensure_ascii=True, allow_nan=True)
+
+
+def decode_answer(text: str, spec: Spec) -> Any:
+    """The value for sat, decoded in sat's own process and checked again; AnswerTypeError for anything else."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise AnswerTypeError(f"answer data is not valid JSON ({type(exc).__name__})") from None
+    return checked_copy(value, spec)

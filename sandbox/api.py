@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# One default for `verify`, `eval` and `run`: long enough for P3's slowest honest reference solutions on a
+# 2-core machine (No3Colinear and Kirkman take about 1 s), short enough that looping samples stay cheap.
+DEFAULT_TIMEOUT = 2.0
+
 STATUSES: tuple[str, ...] = (
     "verified",  # sol() returned a value of the annotated type and sat(copy) returned exactly True
     "wrong",  # everything ran, but sat did not return True
     "type_error",  # sol() returned a value whose type is not exactly the annotated one
-    "error",  # sol or sat raised, or the program killed its own worker
+    "error",  # sol or sat raised, or the program's process ended without a verdict
     "timeout",  # the check overran its wall-clock deadline (or its CPU limit)
     "memory",  # the check hit the address-space cap
     "rejected",  # the source did not parse or broke the static / RestrictedPython policy
-    "crashed",  # the judge itself failed; never the program's fault
+    "crashed",  # the judge itself failed (its warm parent died, or a child could not enter its jail)
 )
 
 
@@ -31,20 +35,17 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one check may use. memory_mb caps the worker's whole address space (the interpreter ~40 MB too)."""
+    """What one check may use. memory_mb caps each child's whole address space (the interpreter's ~40 MB too)."""
 
-    timeout: float = 3.0  # wall-clock seconds per check, enforced by SIGKILL from the parent
-    memory_mb: int = 1024  # RLIMIT_AS of the worker process
-    checks_per_worker: int = 2000  # recycle a worker after this many checks
-    max_reason_chars: int = 200  # reasons are cut to this length inside the worker
+    timeout: float = DEFAULT_TIMEOUT  # wall-clock seconds per check (sol and sat together), enforced by SIGKILL
+    memory_mb: int = 1024  # RLIMIT_AS of each child process
+    max_reason_chars: int = 200  # reasons are cut to this length inside the child
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
             raise ValueError(f"Limits.timeout must be > 0, got {self.timeout!r}")
         if self.memory_mb < 64:
             raise ValueError(f"Limits.memory_mb must be >= 64 (the interpreter needs ~40 MB), got {self.memory_mb}")
-        if self.checks_per_worker < 1:
-            raise ValueError(f"Limits.checks_per_worker must be >= 1, got {self.checks_per_worker}")
         if self.max_reason_chars < 20:
             raise ValueError(f"Limits.max_reason_chars must be >= 20, got {self.max_reason_chars}")
 

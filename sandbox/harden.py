@@ -1,24 +1,28 @@
-"""Layer 3, inside a freshly forked worker: take away everything a check does not need before it runs.
+"""Layer 3: the jail around every process that runs a program.
 
-In order: own session; only the two pipe descriptors kept (as 3 and 4), stdio on /dev/null; cwd in a private
-scratch directory; rlimits (address space, file size 0, no core dumps, few descriptors); an unprivileged uid
-when started as root; then no new processes (RLIMIT_NPROC 0), no_new_privs and a seccomp filter that refuses
-process creation, exec, opening files, sockets, signals, ptrace and file-system changes. What cannot be applied
-is returned as a warning for the parent to log, never skipped silently.
+The warm parent locks itself in once, after its warm-up: no_new_privs, a working directory that is empty and
+deleted, and a seccomp filter that refuses exec, opening files, sockets, ptrace and file-system changes (it keeps
+only what it needs to fork children, drop their privileges and kill them). Each forked child then adds, before
+the program runs: its own session; only the reply descriptor kept (as 3), stdio on /dev/null; rlimits (address
+space, CPU, file size 0, no core dumps, few descriptors); an unprivileged uid when started as root; no new
+processes or threads (RLIMIT_NPROC 0); and a second, short filter against process creation, signals and
+changes of uid. What cannot be applied is a warning for the caller to log, never skipped silently.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
+import functools
 import os
 import resource
 from typing import Any
 
 NOBODY = 65534
-TASK_FD, REPLY_FD = 3, 4
+REPLY_FD = 3
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
 
 # Each refused with EPERM (clone3 with ENOSYS, so a libc falls back to clone, which is refused too).
 DENIED_SYSCALLS = (
@@ -34,67 +38,112 @@ DENIED_SYSCALLS = (
     "init_module", "finit_module", "delete_module", "kexec_load", "reboot", "swapon", "swapoff", "acct",
     "personality", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
 )
+# Seccomp filters stack and are inherited, and loading one costs a BPF compile: so the warm parent loads all of
+# DENIED_SYSCALLS but what it needs to fork, drop privileges in and kill its children, once; each child then adds
+# only the short CHILD_DENIED. (RLIMIT_NPROC 0 refuses a child's clone before seccomp does.)
+PARENT_NEEDS = frozenset({"clone", "kill", "setgroups", "setresuid", "setresgid"})
+CHILD_DENIED = ("clone", "fork", "vfork", "kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
+                "pidfd_open", "pidfd_send_signal", "setgroups", "setresuid", "setresgid")
 
 
-def build_seccomp_filter() -> tuple[Any, list[str]]:
-    """The filter object (built once in the warm parent) and warnings; (None, [why]) without pyseccomp."""
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _bpf(denied: tuple[str, ...], flt_module: Any) -> bytes:
+    flt = flt_module.SyscallFilter(defaction=flt_module.ALLOW)
+    for name in denied:
+        try:
+            flt.add_rule(flt_module.ERRNO(errno.EPERM), name)
+        except Exception:  # a syscall this kernel/arch lacks cannot be used either
+            continue
+    flt.add_rule(flt_module.ERRNO(errno.ENOSYS), "clone3")  # so a libc falls back to clone, which is refused
+    import tempfile  # here, in the caller: the warm parent never imports it
+
+    with tempfile.TemporaryFile() as out:
+        flt.export_bpf(out)
+        out.seek(0)
+        return out.read()
+
+
+@functools.cache
+def seccomp_programs() -> tuple[bytes, bytes] | str:
+    """The warm parent's and the children's filters as BPF, built with libseccomp by the caller (so the warm
+    parent, whose every mapping each fork copies, never loads libseccomp); or why they cannot be built."""
     try:
         import pyseccomp
-    except ImportError as exc:
-        return None, [f"seccomp layer off: pyseccomp unavailable ({exc})"]
-    warnings = []
+    except (ImportError, RuntimeError) as exc:
+        return f"seccomp layer off: pyseccomp unavailable ({exc})"
     try:
-        flt = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
-        for name in DENIED_SYSCALLS:
-            try:
-                flt.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
-            except Exception:  # a syscall this kernel/arch lacks cannot be used either
-                continue
-        for name, code in (("clone3", errno.ENOSYS), ("openat2", errno.ENOSYS)):
-            try:
-                flt.add_rule(pyseccomp.ERRNO(code), name)
-            except Exception:
-                warnings.append(f"seccomp cannot filter {name}")
+        parent = tuple(name for name in DENIED_SYSCALLS if name not in PARENT_NEEDS)
+        return _bpf(parent, pyseccomp), _bpf(CHILD_DENIED, pyseccomp)
     except Exception as exc:
-        return None, [f"seccomp layer off: cannot build the filter ({exc})"]
-    return flt, warnings
+        return f"seccomp layer off: cannot build the filter ({exc})"
 
 
-def harden(task_fd: int, reply_fd: int, scratch: str, memory_mb: int, seccomp_filter: Any) -> list[str]:
-    """Apply layer 3 to the calling (forked) process; return warnings about anything not applied."""
-    warnings: list[str] = []
-    os.setsid()
-    high_task = fcntl.fcntl(task_fd, fcntl.F_DUPFD_CLOEXEC, 100)  # out of the way before renumbering
-    high_reply = fcntl.fcntl(reply_fd, fcntl.F_DUPFD_CLOEXEC, 100)
-    os.dup2(high_task, TASK_FD, inheritable=False)
-    os.dup2(high_reply, REPLY_FD, inheritable=False)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.closerange(REPLY_FD + 1, 1 << 16)
-    os.chdir(scratch)
-    memory = memory_mb << 20
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
-    if os.geteuid() == 0:
-        os.setgroups([])
-        os.setresgid(NOBODY, NOBODY, NOBODY)
-        os.setresuid(NOBODY, NOBODY, NOBODY)
-    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        warnings.append(f"no_new_privs not set (errno {ctypes.get_errno()})")
-    if seccomp_filter is not None:
-        try:
-            seccomp_filter.load()
-        except Exception as exc:
-            warnings.append(f"seccomp filter not loaded: {exc}")
-    return warnings
+def _load(program: bytes, libc: Any) -> int:
+    count = len(program) // ctypes.sizeof(_SockFilter)
+    fprog = _SockFprog(count, (_SockFilter * count).from_buffer_copy(program))
+    return libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
 
 
-def set_cpu_budget(seconds: float) -> None:
-    """Soft RLIMIT_CPU at the CPU used so far plus `seconds`: SIGXCPU backs up the parent's deadline."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    soft = int(usage.ru_utime + usage.ru_stime + seconds) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
+class Jail:
+    """The warm parent's half of layer 3, applied once, and what each child needs to lock itself in cheaply."""
+
+    def __init__(self, programs: tuple[bytes, bytes] | None) -> None:
+        """Call in the warm parent after its warm-up: from here on it cannot open a file or exec either."""
+        self.warnings: list[str] = []
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        empty = f"/tmp/sandbox-empty-{os.urandom(8).hex()}"  # not tempfile: it would map compression libraries
+        os.mkdir(empty, 0o700)
+        os.chdir(empty)  # children inherit a working directory that is empty, deleted, and not theirs
+        os.rmdir(empty)
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._child_filter = None
+        if self._libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            self.warnings.append(f"no_new_privs not set (errno {ctypes.get_errno()})")
+        if programs is not None:
+            parent, child = programs
+            if _load(parent, self._libc) != 0:
+                self.warnings.append(f"seccomp filter not loaded (errno {ctypes.get_errno()})")
+            else:
+                count = len(child) // ctypes.sizeof(_SockFilter)
+                self._child_filter = _SockFprog(count, (_SockFilter * count).from_buffer_copy(child))
+
+    def fork(self) -> int:
+        """libc's fork, not os.fork: os.fork runs CPython's at-fork machinery (thread-state re-initialisation,
+        `random`'s reseed, ...) in every child, a fifth of a simple check's cost here. The warm parent never
+        starts a thread and its children never return into Python code of the parent, so nothing that
+        machinery repairs is ever broken."""
+        pid = self._libc.fork()
+        if pid < 0:
+            raise OSError(ctypes.get_errno(), "fork failed")
+        return pid
+
+    def enter(self, reply_fd: int, memory_mb: int, cpu_seconds: float) -> list[str]:
+        """Apply the child's half of layer 3 to the calling (forked) process; return warnings."""
+        warnings: list[str] = []
+        os.setsid()
+        os.dup2(reply_fd, REPLY_FD, inheritable=False)
+        for fd in (0, 1, 2):
+            os.dup2(self.devnull, fd)
+        os.closerange(REPLY_FD + 1, 1 << 16)
+        memory = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (int(cpu_seconds) + 1, int(cpu_seconds) + 2))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
+        if os.geteuid() == 0:
+            os.setgroups([])
+            os.setresgid(NOBODY, NOBODY, NOBODY)
+            os.setresuid(NOBODY, NOBODY, NOBODY)
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        if self._child_filter is not None and self._libc.prctl(
+                _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(self._child_filter), 0, 0) != 0:
+            warnings.append(f"child seccomp filter not loaded (errno {ctypes.get_errno()})")
+        return warnings

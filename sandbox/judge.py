@@ -1,7 +1,8 @@
 """The caller's handle: starts the warm parent in a clean interpreter and turns pairs into verdicts.
 
-Workers are never forked from the caller (which may hold torch and many threads); the warm parent is a fresh
-`python -I -S` that sees only this package and RestrictedPython (and pyseccomp when installed).
+Children are never forked from the caller (which may hold torch and many threads); the warm parent is a fresh
+`python -I -S` that sees only this package and RestrictedPython. The seccomp filters are built here, in the
+caller, with pyseccomp when installed, and handed over as BPF.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sandbox.api import Limits, Verdict
+from sandbox.harden import seccomp_programs
 from sandbox.protocol import read_frame, write_frame
 
 log = logging.getLogger("sandbox")
@@ -23,16 +25,10 @@ _BOOT = "import sys; sys.path[:0] = sys.argv[1:]; from sandbox.pool import main;
 
 
 def _import_roots() -> list[str]:
-    """Directories holding sandbox, RestrictedPython and pyseccomp: all the warm parent may import."""
+    """Directories holding sandbox and RestrictedPython: all the warm parent may import."""
     import RestrictedPython
 
     roots = [str(Path(__file__).resolve().parent.parent), str(Path(RestrictedPython.__file__).parent.parent)]
-    try:
-        import pyseccomp
-
-        roots.append(str(Path(pyseccomp.__file__).parent))
-    except ImportError:
-        pass
     return list(dict.fromkeys(roots))
 
 
@@ -43,7 +39,7 @@ def _warn_once(text: str) -> None:
 
 
 class Judge:
-    """Owns a warm parent and its worker pool; judge() returns one Verdict per (sat, sol) pair, in order."""
+    """Owns a warm parent; judge() returns one Verdict per (sat, sol) pair, in order."""
 
     def __init__(self, workers: int | None = None, limits: Limits | None = None) -> None:
         self.workers = workers if workers is not None else max(1, min(os.cpu_count() or 2, 8))
@@ -58,7 +54,8 @@ class Judge:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={}, close_fds=True, cwd="/",
         )
         assert proc.stdin is not None and proc.stdout is not None
-        write_frame(proc.stdin.fileno(), {"workers": self.workers, "limits": self.limits.as_dict()})
+        init = {"workers": self.workers, "limits": self.limits.as_dict(), "seccomp": seccomp_programs()}
+        write_frame(proc.stdin.fileno(), init)
         self._proc = proc
         self._receive_until("ready", lambda rows: None)
         return proc
@@ -79,7 +76,11 @@ class Judge:
 
     def judge(self, pairs: Sequence[tuple[str, str]], progress: Callable[[int], None] | None = None,
               ) -> list[Verdict]:
-        """One Verdict per pair. Non-string sources are `rejected` here; a judge failure gives `crashed`."""
+        """One Verdict per pair, in order; never raises for anything a program does.
+
+        Non-string sources are `rejected` here. If the warm parent dies (a judge bug: it runs no program code),
+        a fresh one judges the pairs still open; if that one dies too, they are `crashed`.
+        """
         verdicts: list[Verdict | None] = [None] * len(pairs)
         todo: list[int] = []
         for i, pair in enumerate(pairs):
@@ -89,31 +90,40 @@ class Judge:
                 todo.append(i)
         if progress and len(todo) < len(pairs):
             progress(len(pairs) - len(todo))
+        failure = ""
+        for _attempt in range(2):
+            if not todo:
+                break
+            try:
+                self._judge_open(pairs, todo, verdicts, progress)
+                failure = ""
+                break
+            except Exception as exc:  # the warm parent died or spoke garbage: a judge bug, never a program's
+                self.close()
+                failure = f"judge failed: {type(exc).__name__}: {exc}"[:200]
+                todo = [i for i in todo if verdicts[i] is None]
+        if failure:
+            for i in todo:
+                verdicts[i] = Verdict("crashed", failure, 0.0)
+            if progress and todo:
+                progress(len(todo))
+        return [v for v in verdicts if v is not None]
 
+    def _judge_open(self, pairs: Sequence[tuple[str, str]], todo: list[int], verdicts: list[Verdict | None],
+                    progress: Callable[[int], None] | None) -> None:
         def on_rows(rows: list[tuple[int, str, str, float]]) -> None:
             for index, status, reason, seconds in rows:
                 verdicts[todo[index]] = Verdict(status, reason, seconds)
             if progress:
                 progress(len(rows))
 
-        if todo:
-            try:
-                proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
-                assert proc.stdin is not None
-                write_frame(proc.stdin.fileno(), [tuple(pairs[i]) for i in todo])
-                self._receive_until("done", on_rows)
-            except (OSError, RuntimeError, EOFError) as exc:
-                self.close()
-                missing = sum(v is None for v in verdicts)
-                for i, verdict in enumerate(verdicts):
-                    if verdict is None:
-                        verdicts[i] = Verdict("crashed", f"judge failed: {exc}", 0.0)
-                if progress and missing:
-                    progress(missing)
-        return [v for v in verdicts if v is not None]
+        proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
+        assert proc.stdin is not None
+        write_frame(proc.stdin.fileno(), [tuple(pairs[i]) for i in todo])
+        self._receive_until("done", on_rows)
 
     def close(self) -> None:
-        """Stop the warm parent (it kills its workers on the way out)."""
+        """Stop the warm parent (it kills its children on the way out)."""
         proc, self._proc = self._proc, None
         if proc is None:
             return

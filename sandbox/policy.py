@@ -11,6 +11,7 @@ Identifiers are checked after the parser's NFKC normalisation, so look-alike Uni
 
 from __future__ import annotations
 
+import _string  # the parser str.format itself uses for field names
 import ast
 import string
 
@@ -24,11 +25,20 @@ FORBIDDEN_NAMES = frozenset({
     "printed",
 })
 
-# Dunder methods a class may define (used by honest code for heaps, keys and printing). __del__, __getattr__,
-# __getattribute__, __init_subclass__, __reduce__, __format__ and friends stay forbidden.
+# Dunder methods a class may define: construction, comparison, printing, containers and operator overloading,
+# which honest code uses for heaps, keys, vectors and grids. A program's objects never reach sat (the answer
+# crosses as plain data), so these only shape the program's own computation. What changes how Python itself
+# treats the object stays forbidden: __del__ (finalizers), __getattr__/__getattribute__/__setattr__,
+# __init_subclass__, __class_getitem__, descriptors (__get__/__set__/__set_name__), __reduce__ and the copy and
+# pickle hooks, __format__, __new__, __prepare__.
+_OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift",
+              "and", "xor", "or")
 ALLOWED_METHODS = frozenset({
     "__init__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__repr__", "__str__",
-    "__len__", "__contains__", "__iter__", "__next__",
+    "__len__", "__contains__", "__iter__", "__next__", "__reversed__", "__getitem__", "__setitem__", "__delitem__",
+    "__bool__", "__call__", "__index__", "__int__", "__float__", "__neg__", "__pos__", "__abs__", "__invert__",
+    "__enter__", "__exit__",
+    *(f"__{op}__" for op in _OPERATORS), *(f"__r{op}__" for op in _OPERATORS), *(f"__i{op}__" for op in _OPERATORS),
 })
 
 INSPECT_PREFIXES = ("f_", "tb_", "gi_", "cr_", "ag_", "co_")
@@ -55,19 +65,24 @@ def bad_attr(attr: str) -> str | None:
     return None
 
 
-def format_walk(template: str) -> str | None:
-    """Why a str.format template is unsafe (a field walks attributes or items), or None when it is safe."""
+def format_walk(template: str, depth: int = 0) -> str | None:
+    """Why a str.format template is unsafe (a field reads an attribute), or None when it is safe.
+
+    Index fields (`'{0[0]}'`, `'{0[key]}'`) are allowed: they are plain subscripts, which programs may write
+    anyway. Attribute fields (`'{0.real}'`) are not: they would read names no guard sees.
+    """
     try:
         fields = list(string.Formatter().parse(template))
+        for _, field, spec, _ in fields:
+            if field is not None and any(is_attr for is_attr, _ in _string.formatter_field_name_split(field)[1]):
+                return f"format field {field[:40]!r} reads an attribute"
+            if spec and "{" in spec:
+                if depth >= 2:
+                    return "format spec nests too deeply"
+                if nested := format_walk(spec, depth + 1):
+                    return nested
     except ValueError as exc:
         return f"bad format string: {exc}"
-    for _, field, spec, _ in fields:
-        if field is not None and ("." in field or "[" in field):
-            return f"format field {field!r} walks attributes or items"
-        if spec and "{" in spec:
-            nested = format_walk(spec)
-            if nested:
-                return nested
     return None
 
 
@@ -140,6 +155,23 @@ class _Checker(ast.NodeVisitor):
             if alias.name not in allowed:
                 self.fail(node, f"name {alias.name!r} of module {node.module!r} is not allowed")
             self.name(node, alias.asname)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        for attr in node.kwd_attrs:  # `case C(attr=p)` reads attr with the real getattr, so check it here
+            if why := bad_attr(attr):
+                self.fail(node, why)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        self.name(node, node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        self.name(node, node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self.name(node, node.rest)
+        self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func

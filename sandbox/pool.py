@@ -1,212 +1,184 @@
-"""The warm parent: a clean interpreter that owns the worker processes and enforces every deadline.
+"""The warm parent: a clean interpreter that forks a fresh child for each half of each check and enforces every
+deadline.
 
-Started by Judge with `python -I -S` (no site, no environment, no torch threads), it imports the checker once
-so forks are cheap, then serves judge requests on stdin/stdout. Workers get batches; each reply line restarts
-the clock for the next check, so every check has its own wall-clock deadline, enforced with SIGKILL. A worker
-is replaced after a timeout, a memory verdict, a death or `checks_per_worker` checks; what it reports back is
-capped and parsed strictly.
+Started by Judge with `python -I -S` (no site, no environment, no torch threads), it imports the allowed modules
+and the checker and runs one honest check of its own before serving, so forks are cheap and children never need
+to open a file. It compiles each puzzle once (compiling is parsing and rewriting, never running) and then, for
+each pair, forks one child that runs sol and reports its answer as JSON, and, if that succeeded, a second child,
+forked from the same clean state, that runs sat on the decoded answer. So no process state survives from one
+check to the next, and nothing sol's code touched can reach sat: isolation comes from the process boundary, not
+from catching each trick. Each check has one wall-clock deadline for both halves, enforced with SIGKILL.
+The parent never writes to a child, so no child's death can break one of its writes.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import select
-import shutil
 import signal
 import sys
-import tempfile
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.api import STATUSES
-from sandbox.check import warm_up
-from sandbox.harden import NOBODY, build_seccomp_filter
-from sandbox.protocol import MAX_REPLY_LINE, parse_reply, read_frame, write_frame
-from sandbox.worker import serve
+from sandbox.check import Program, compile_sat, run_sat, run_sol, warm_up
+from sandbox.harden import Jail
+from sandbox.policy import PolicyError
+from sandbox.protocol import MAX_SAT_REPLY, MAX_SOL_REPLY, parse_reply, read_frame, write_frame
+from sandbox.worker import JAIL_FAILED, Work, run_child
 
-STARTUP_SECONDS = 10.0
-BATCH_BYTES = 48_000  # below the pipe buffer, so handing a batch over never blocks the parent
-MAX_BATCH = 32
+SAT_CACHE_SIZE = 512
+CHILD_STATUSES = (*STATUSES, "ok")  # "ok": sol's half finished and its answer follows
 
-Row = tuple[int, str, str, float]  # (pair index, status, reason, seconds)
+Row = tuple[int, str, str, float]  # (pair index, status, reason, CPU seconds)
 
 
 @dataclass
-class Worker:
-    """The parent's view of one forked worker and the batch it is working through."""
+class Child:
+    """The parent's view of one forked child: which half of which check it runs, and what it has said."""
 
     pid: int
-    task_fd: int
-    reply_fd: int
-    scratch: str
-    spawned: float
-    ready: bool = False
-    batch: list[int] = field(default_factory=list)  # pair indices, in the order the worker runs them
-    position: int = 0
-    started: float = 0.0
-    done: int = 0
+    fd: int
+    stage: str  # "sol" or "sat"
+    index: int
+    deadline: float
+    seconds: float = 0.0  # CPU seconds of this check's earlier half
     buffer: bytearray = field(default_factory=bytearray)
 
 
-def _death_verdict(status_word: int, ready: bool) -> tuple[str, str]:
-    if not ready:
-        return "crashed", f"worker failed to start (wait status {status_word})"
+def _death_verdict(status_word: int) -> tuple[str, str]:
+    """A child that ended without a reply: its wait status says why."""
     if os.WIFSIGNALED(status_word):
         sig = os.WTERMSIG(status_word)
         if sig == signal.SIGXCPU:
             return "timeout", "CPU time limit exceeded"
         if sig == signal.SIGKILL:
-            return "memory", "worker killed by SIGKILL (out of memory)"
-        return "error", f"worker died from {signal.Signals(sig).name}"
-    return "error", f"worker exited with code {os.WEXITSTATUS(status_word)}"
+            return "memory", "killed by SIGKILL (out of memory)"
+        return "error", f"died from {signal.Signals(sig).name}"
+    code = os.WEXITSTATUS(status_word)
+    if code == JAIL_FAILED:
+        return "crashed", "the child could not enter its jail"
+    return "error", f"the program ended its process (exit code {code})"
 
 
 class Pool:
-    """A fixed number of worker slots, filled lazily and refilled after every retirement."""
+    """At most `size` checks in flight, each in a child of its own."""
 
-    def __init__(self, size: int, limits: dict[str, Any], seccomp_filter: Any, warn: Callable[[str], None]):
+    def __init__(self, size: int, limits: dict[str, Any], jail: Jail, warn: Callable[[str], None]) -> None:
         self.size = size
-        self.limits = limits
         self.timeout = float(limits["timeout"])
-        self.seccomp_filter = seccomp_filter
+        self.memory_mb = int(limits["memory_mb"])
+        self.max_reason = int(limits["max_reason_chars"])
+        self.jail = jail
         self.warn = warn
-        self.slots: list[Worker | None] = [None] * size
+        self.children: dict[int, Child] = {}
+        self._sats: OrderedDict[str, Program | str] = OrderedDict()
 
-    def _spawn(self) -> Worker:
-        scratch = tempfile.mkdtemp(prefix="sandbox-worker-")
-        if os.geteuid() == 0:
-            os.chown(scratch, NOBODY, NOBODY)
-        task_r, task_w = os.pipe()
-        reply_r, reply_w = os.pipe()
-        pid = os.fork()
+    def _sat(self, source: str) -> Program | str:
+        """The compiled puzzle, or why it was refused; least recently used puzzles are dropped first."""
+        cached = self._sats.get(source)
+        if cached is None:
+            try:
+                cached = compile_sat(source)
+            except PolicyError as exc:
+                cached = f"sat: {exc}"
+            self._sats[source] = cached
+            if len(self._sats) > SAT_CACHE_SIZE:
+                self._sats.popitem(last=False)
+        else:
+            self._sats.move_to_end(source)
+        return cached
+
+    def _fork(self, stage: str, index: int, deadline: float, work: Work, seconds: float = 0.0) -> None:
+        read_end, write_end = os.pipe()
+        pid = self.jail.fork()
         if pid == 0:
-            serve(task_r, reply_w, scratch, self.limits, self.seccomp_filter)
-        os.close(task_r)
-        os.close(reply_w)
-        return Worker(pid, task_w, reply_r, scratch, time.monotonic())
+            os.close(read_end)
+            run_child(self.jail, write_end, self.memory_mb, max(0.0, deadline - time.monotonic()),
+                      self.max_reason, work)
+        os.close(write_end)
+        self.children[read_end] = Child(pid, read_end, stage, index, deadline, seconds)
 
-    def _retire(self, slot: int) -> int:
-        """Kill the slot's worker (if still alive), reap it and clean up; return its wait status."""
-        worker = self.slots[slot]
-        assert worker is not None
-        self.slots[slot] = None
+    def _start(self, pairs: list[tuple[str, str]], index: int, rows: list[Row]) -> None:
+        sat_source, sol_source = pairs[index]
+        sat = self._sat(sat_source)
+        if isinstance(sat, str):
+            rows.append((index, "rejected", sat[: self.max_reason], 0.0))
+            return
+        spec = sat.spec
+        self._fork("sol", index, time.monotonic() + self.timeout, lambda: run_sol(sol_source, spec))
+
+    def _reap(self, child: Child) -> tuple[int, float]:
+        """Make sure the child is gone, collect it, and return its wait status and CPU seconds."""
+        del self.children[child.fd]
+        os.close(child.fd)
         try:
-            os.kill(worker.pid, signal.SIGKILL)
+            os.kill(child.pid, signal.SIGKILL)  # a no-op for a child already exiting; its status stays
         except ProcessLookupError:
             pass
-        _, status_word = os.waitpid(worker.pid, 0)
-        os.close(worker.task_fd)
-        os.close(worker.reply_fd)
-        shutil.rmtree(worker.scratch, ignore_errors=True)
-        return status_word
+        _, status_word, usage = os.wait4(child.pid, 0)
+        return status_word, child.seconds + usage.ru_utime + usage.ru_stime
 
-    def _abort(self, slot: int, queue: deque[int], status: str | None, reason: str) -> Row:
-        """End the slot's current check with a verdict, requeue the rest of its batch, replace the worker."""
-        worker = self.slots[slot]
-        assert worker is not None
-        index = worker.batch[worker.position]
-        elapsed = time.monotonic() - worker.started if worker.ready else 0.0
-        queue.extendleft(reversed(worker.batch[worker.position + 1:]))
-        status_word = self._retire(slot)
-        if status is None:
-            status, reason = _death_verdict(status_word, worker.ready)
-        return index, status, reason, round(min(elapsed, self.timeout) if status == "timeout" else elapsed, 6)
-
-    def _dispatch(self, slot: int, pairs: list[tuple[str, str]], queue: deque[int]) -> None:
-        worker = self.slots[slot]
-        if worker is None:
-            worker = self.slots[slot] = self._spawn()
-        size, chunk = 0, max(1, min(MAX_BATCH, len(queue) // (2 * self.size)))
-        batch: list[int] = []
-        while queue and len(batch) < chunk and (not batch or size < BATCH_BYTES):
-            index = queue.popleft()
-            batch.append(index)
-            size += len(pairs[index][0]) + len(pairs[index][1])
-        worker.batch, worker.position, worker.started = batch, 0, time.monotonic()
-        write_frame(worker.task_fd, [(i, pairs[index][0], pairs[index][1]) for i, index in enumerate(batch)])
-
-    def _read(self, slot: int, queue: deque[int], rows: list[Row]) -> None:
-        worker = self.slots[slot]
-        assert worker is not None
-        data = os.read(worker.reply_fd, 65536)
-        if not data:
-            rows.append(self._abort(slot, queue, None, ""))
+    def _read(self, child: Child, pairs: list[tuple[str, str]], rows: list[Row]) -> None:
+        data = os.read(child.fd, 1 << 20)
+        cap = MAX_SOL_REPLY if child.stage == "sol" else MAX_SAT_REPLY
+        if data and len(child.buffer) + len(data) <= cap:
+            child.buffer += data
             return
-        worker.buffer += data
-        while (end := worker.buffer.find(b"\n")) >= 0:
-            line = bytes(worker.buffer[:end])
-            del worker.buffer[:end + 1]
-            if not worker.ready:
-                worker.ready, worker.started = True, time.monotonic()
-                if line.startswith(b"ready\t") and line[6:]:
-                    self.warn(line[6:].decode("utf-8", "replace"))
-                continue
-            try:
-                position, status, seconds, reason = parse_reply(line, STATUSES)
-                if position != worker.position:
-                    raise ValueError(f"reply for check {position}, expected {worker.position}")
-            except ValueError as exc:
-                rows.append(self._abort(slot, queue, "crashed", f"bad worker reply: {exc}"))
-                return
-            rows.append((worker.batch[position], status, reason, round(seconds, 6)))
-            worker.position += 1
-            worker.done += 1
-            worker.started = time.monotonic()
-            if status == "memory":  # the heap may be fragmented or near the cap: start clean
-                if worker.position < len(worker.batch):
-                    queue.extendleft(reversed(worker.batch[worker.position:]))
-                self._retire(slot)
-                return
-            if worker.position == len(worker.batch):
-                worker.batch = []
-                if worker.done >= int(self.limits["checks_per_worker"]):
-                    self._retire(slot)
-                return
-        if len(worker.buffer) > MAX_REPLY_LINE:
-            rows.append(self._abort(slot, queue, "crashed", "worker reply too long"))
+        status_word, seconds = self._reap(child)
+        if data:  # over the cap
+            what = "answer" if child.stage == "sol" else "reply"
+            rows.append((child.index, "error", f"the {what} is over {cap} bytes", round(seconds, 6)))
+            return
+        if not child.buffer:
+            status, reason = _death_verdict(status_word)
+            rows.append((child.index, status, reason, round(seconds, 6)))
+            return
+        try:
+            status, reason, warnings, answer = parse_reply(bytes(child.buffer), CHILD_STATUSES)
+        except ValueError as exc:
+            rows.append((child.index, "error", f"unreadable reply from the program's process: {exc}",
+                         round(seconds, 6)))
+            return
+        for text in warnings:
+            self.warn(text)
+        if status == "ok" and child.stage == "sol":
+            sat = self._sat(pairs[child.index][0])
+            assert isinstance(sat, Program)
+            self._fork("sat", child.index, child.deadline, lambda: (*run_sat(sat, answer), ""), seconds)
+        elif status == "ok":
+            rows.append((child.index, "error", "sat's process gave no verdict", round(seconds, 6)))
+        else:
+            rows.append((child.index, status, reason, round(seconds, 6)))
 
     def run(self, pairs: list[tuple[str, str]], emit: Callable[[list[Row]], None]) -> None:
         """Judge every pair, emitting verdict rows as they arrive (in completion order)."""
         queue: deque[int] = deque(range(len(pairs)))
         remaining = len(pairs)
         while remaining:
-            for slot in range(self.size):
-                worker = self.slots[slot]
-                if queue and (worker is None or not worker.batch):
-                    self._dispatch(slot, pairs, queue)
-            busy = {w.reply_fd: slot for slot, w in enumerate(self.slots) if w is not None and w.batch}
-            now = time.monotonic()
-            deadlines = [self._deadline(w) for w in self.slots if w is not None and w.batch]
-            wait = max(0.0, min(deadlines) - now) if deadlines else 0.0
-            readable, _, _ = select.select(list(busy), [], [], wait)
             rows: list[Row] = []
-            for fd in readable:
-                slot = busy[fd]
-                if self.slots[slot] is not None and self.slots[slot].reply_fd == fd:
-                    self._read(slot, queue, rows)
-            now = time.monotonic()
-            for slot, worker in enumerate(self.slots):
-                if worker is not None and worker.batch and now > self._deadline(worker):
-                    if worker.ready:
-                        rows.append(self._abort(slot, queue, "timeout", f"exceeded {self.timeout:g} s"))
-                    else:
-                        rows.append(self._abort(slot, queue, "crashed", "worker did not start in time"))
+            while queue and len(self.children) < self.size:
+                self._start(pairs, queue.popleft(), rows)
+            if self.children:
+                wait = max(0.0, min(c.deadline for c in self.children.values()) - time.monotonic())
+                readable, _, _ = select.select(list(self.children), [], [], wait)
+                for fd in readable:
+                    self._read(self.children[fd], pairs, rows)
+                now = time.monotonic()
+                for child in [c for c in self.children.values() if now > c.deadline]:
+                    _, seconds = self._reap(child)
+                    rows.append((child.index, "timeout", f"exceeded {self.timeout:g} s", round(seconds, 6)))
             if rows:
                 remaining -= len(rows)
                 emit(rows)
 
-    def _deadline(self, worker: Worker) -> float:
-        if not worker.ready:
-            return worker.spawned + STARTUP_SECONDS + self.timeout
-        return worker.started + self.timeout
-
     def close(self) -> None:
-        for slot, worker in enumerate(self.slots):
-            if worker is not None:
-                self._retire(slot)
+        for child in list(self.children.values()):
+            self._reap(child)
 
 
 def main() -> None:
@@ -226,10 +198,14 @@ def main() -> None:
                 write_frame(reply_fd, ("warning", part))
 
     warm_up()
-    seccomp_filter, warnings = build_seccomp_filter()
-    for text in warnings:
+    programs = init["seccomp"]
+    if isinstance(programs, str):
+        warn(programs)
+    jail = Jail(None if isinstance(programs, str) else programs)
+    for text in jail.warnings:
         warn(text)
-    pool = Pool(int(init["workers"]), init["limits"], seccomp_filter, warn)
+    gc.freeze()  # what the warm-up built is never collected, so children do not copy it page by page
+    pool = Pool(int(init["workers"]), init["limits"], jail, warn)
     write_frame(reply_fd, ("ready",))
     try:
         while (request := read_frame(0)) is not None:

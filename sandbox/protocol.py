@@ -1,25 +1,28 @@
-"""Framing between the judge, its warm parent and the workers.
+"""Framing between the judge, its warm parent and the children.
 
-Judge <-> parent and parent -> worker carry length-prefixed pickles: their readers trust their writers (the
-parent never runs program code; a worker only reads what the parent wrote). Worker -> parent is the one
-channel written by a process that ran hostile code, so it is plain text lines, parsed strictly and capped.
+Judge <-> parent carry length-prefixed marshal data: plain values only, each reader trusts its writer, and the
+parent never runs program code. (marshal needs no extension module, so the parent maps fewer libraries, and
+each of its forks copies fewer mappings.) Child -> parent is the one channel written by a process that ran
+hostile code, so it is one line of tab-separated text, parsed strictly and capped: status, reason, warnings,
+and (from sol's child) the answer as JSON. Nothing flows from the parent to a child: a child is forked with
+everything it needs already in memory.
 """
 
 from __future__ import annotations
 
+import marshal
 import os
-import pickle
-import struct
 from typing import Any
 
-_HEADER = struct.Struct(">I")
-MAX_REPLY_LINE = 4096
+_HEADER_BYTES = 4
+MAX_SAT_REPLY = 8192
+MAX_SOL_REPLY = 32 << 20  # an answer of more than 32 MiB as JSON is refused, not handed to sat
 
 
 def write_frame(fd: int, obj: Any) -> None:
-    """Send one object as a length-prefixed pickle on a raw descriptor."""
-    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    """Send one plain value (None, bool, int, float, str, bytes, and tuples, lists, dicts of them)."""
+    payload = marshal.dumps(obj)
+    view = memoryview(len(payload).to_bytes(_HEADER_BYTES, "big") + payload)
     while view:
         view = view[os.write(fd, view):]
 
@@ -37,23 +40,28 @@ def _read_exact(fd: int, size: int) -> bytes | None:
 
 def read_frame(fd: int) -> Any:
     """The next object from a trusted writer, or None at end of stream."""
-    header = _read_exact(fd, _HEADER.size)
+    header = _read_exact(fd, _HEADER_BYTES)
     if header is None:
         return None
-    payload = _read_exact(fd, _HEADER.unpack(header)[0])
-    return None if payload is None else pickle.loads(payload)
+    payload = _read_exact(fd, int.from_bytes(header, "big"))
+    return None if payload is None else marshal.loads(payload)
 
 
-def format_reply(index: int, status: str, seconds: float, reason: str, max_reason: int) -> bytes:
-    """A worker's verdict line: index, status, CPU seconds, reason (tabs/newlines removed, cut)."""
-    clean = reason.replace("\t", " ").replace("\n", " ").replace("\r", " ")[:max_reason]
-    return f"{index}\t{status}\t{seconds:.6f}\t{clean}\n".encode("utf-8", "replace")
+def _clean(text: str, limit: int) -> str:
+    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")[:limit]
 
 
-def parse_reply(line: bytes, statuses: tuple[str, ...]) -> tuple[int, str, float, str]:
-    """Strict inverse of format_reply; ValueError for anything else."""
-    index_text, status, seconds_text, reason = line.decode("utf-8", "replace").split("\t", 3)
-    index, seconds = int(index_text), float(seconds_text)
-    if status not in statuses or not 0 <= seconds < 1e6:
-        raise ValueError(f"bad reply {line[:80]!r}")
-    return index, status, seconds, reason
+def format_reply(status: str, reason: str, warnings: list[str], answer: str, max_reason: int) -> bytes:
+    """A child's one reply line (answer is JSON with ASCII escapes, so it holds no tab or newline)."""
+    return f"{status}\t{_clean(reason, max_reason)}\t{_clean('; '.join(warnings), 1000)}\t{answer}\n".encode(
+        "utf-8", "replace")
+
+
+def parse_reply(data: bytes, statuses: tuple[str, ...]) -> tuple[str, str, list[str], str]:
+    """Strict inverse of format_reply for one complete line; ValueError for anything else."""
+    if not data.endswith(b"\n") or data.count(b"\n") != 1:
+        raise ValueError("not one complete line")
+    status, reason, warnings, answer = data[:-1].decode("utf-8", "replace").split("\t", 3)
+    if status not in statuses:
+        raise ValueError(f"unknown status {status[:40]!r}")
+    return status, reason, [w for w in warnings.split("; ") if w], answer

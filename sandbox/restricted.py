@@ -62,6 +62,14 @@ class TunedPolicy(RestrictingNodeTransformer):
             self.check_name(node, name)
         return node
 
+    # `match` (refused by the stock policy): its names and class-pattern attributes are checked by layer 1;
+    # value patterns and guards are ordinary expressions, rewritten as usual.
+    def visit_Match(self, node: ast.Match) -> Any:
+        return self.node_contents_visit(node)
+
+    visit_match_case = visit_MatchValue = visit_MatchSingleton = visit_MatchSequence = visit_Match
+    visit_MatchMapping = visit_MatchClass = visit_MatchStar = visit_MatchAs = visit_MatchOr = visit_Match
+
 
 # Node types RestrictingNodeTransformer only checks and never rewrites (their names are checked by layer 1,
 # which is stricter than RestrictedPython's own name rule as tuned here). A tree made of these alone compiles to
@@ -100,13 +108,24 @@ def restrict(tree: ast.AST, filename: str, mode: str = "exec") -> types.CodeType
         result = compiler(tree, filename=filename, policy=TunedPolicy)
     except SyntaxError as exc:  # errors only the compiler sees, e.g. a starred assignment target
         raise PolicyError(f"line {exc.lineno}: syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # the transformer or compiler on hostile depth
+        raise PolicyError(f"cannot be compiled: {type(exc).__name__}") from None
     if result.errors or result.code is None:
         raise PolicyError("; ".join(result.errors) or "RestrictedPython refused the program")
     return result.code
 
 
+def guarded_format(template: str, *args: object, **kwargs: object) -> str:
+    """str.format, refusing templates (also those built at run time) whose fields read attributes."""
+    if not isinstance(template, str):
+        raise TypeError("format needs a str template")
+    if why := format_walk(template):
+        raise ValueError(why)
+    return str.format(template, *args, **kwargs)
+
+
 class _FormatGuard:
-    """Stands in for `template.format` / so a template built at run time cannot walk attributes either."""
+    """Stands in for the bound `template.format`."""
 
     __slots__ = ("_template",)
 
@@ -114,20 +133,29 @@ class _FormatGuard:
         self._template = template
 
     def __call__(self, *args: object, **kwargs: object) -> str:
-        if why := format_walk(self._template):
-            raise ValueError(why)
-        return self._template.format(*args, **kwargs)
+        return guarded_format(self._template, *args, **kwargs)
+
+
+_STR_FORMAT = str.format
 
 
 def guarded_getattr(obj: object, name: str, *default: object) -> Any:
-    """Attribute reads: no underscore or introspection names, no real modules, guarded str.format."""
+    """Attribute reads: no underscore or introspection names, no real modules, and str.format only guarded.
+
+    The format check looks at what was found, not at how: `s.format`, `str.format`, `type(s).format`, a
+    subclass's inherited `format` and `super().format` all end in the one real method, and each becomes the
+    guarded one."""
     if type(name) is not str or (why := bad_attr(name)):
         raise AttributeError(why if type(name) is str else "attribute names must be str")
     if isinstance(obj, types.ModuleType):
         raise AttributeError("module objects are not reachable in the sandbox")
-    if isinstance(obj, str) and name == "format":
-        return _FormatGuard(obj)
-    return getattr(obj, name, *default)
+    value = getattr(obj, name, *default)
+    if name == "format":
+        if value is _STR_FORMAT:
+            return guarded_format
+        if type(value) is types.BuiltinMethodType and isinstance(value.__self__, str) and value.__name__ == name:
+            return _FormatGuard(value.__self__)
+    return value
 
 
 _WRITABLE_TYPES = (list, dict, set, bytearray, collections.deque, collections.Counter, collections.OrderedDict,
@@ -159,9 +187,16 @@ def guarded_import(name: str, globals: dict[str, Any] | None = None, locals: obj
     return proxy
 
 
-def _one_arg_type(obj: object) -> type:
-    """`type(x)` only: the three-argument form would build classes around the guards."""
-    return type(obj)
+def _one_arg_type(obj: object) -> Any:
+    """`type(x)` only. The three-argument form, and any metaclass, would build classes with any dunder method
+    (a `__reduce_ex__` that makes `copy` call setattr anywhere, say), so `type(C)` for a class C is this
+    function again, and other metaclasses are refused."""
+    cls = type(obj)
+    if cls is type:
+        return _one_arg_type
+    if issubclass(cls, type):
+        raise TypeError("the sandbox does not hand out metaclasses")
+    return cls
 
 
 class _DiscardPrints:
@@ -192,6 +227,7 @@ _SAFE_BUILTIN_NAMES = (
     "ArithmeticError", "AssertionError", "AttributeError", "Exception", "IndexError", "KeyError", "LookupError",
     "NameError", "NotImplementedError", "OverflowError", "RecursionError", "RuntimeError", "StopIteration",
     "TypeError", "UnboundLocalError", "ValueError", "ZeroDivisionError", "UnicodeError", "MemoryError",
+    "SyntaxError", "FloatingPointError", "UnicodeDecodeError", "UnicodeEncodeError",
 )
 
 

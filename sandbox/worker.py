@@ -1,18 +1,21 @@
-"""The worker loop: a forked, hardened process that judges batches from its parent, one reply line per check.
+"""A child's whole life: enter the jail, run one half of one check, write one reply line, exit.
 
-The parent times every check from the previous reply, so a check that hangs is killed on its own deadline
-and the rest of its batch goes to a fresh worker.
+Forked from the warm parent with the work already in memory, it never returns (os._exit), so no parent state is
+unwound in the child and nothing of it outlives the check.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from typing import Any
+from collections.abc import Callable
+from typing import NoReturn
 
-from sandbox.check import Checker
-from sandbox.harden import REPLY_FD, TASK_FD, harden, set_cpu_budget
-from sandbox.protocol import format_reply, read_frame
+from sandbox.harden import REPLY_FD, Jail
+from sandbox.protocol import format_reply
+
+JAIL_FAILED = 70  # exit code of a child that could not lock itself in: the judge's fault, not the program's
+
+Work = Callable[[], tuple[str, str, str]]  # -> (status, reason, answer JSON or "")
 
 
 def _write_all(data: bytes) -> None:
@@ -21,27 +24,19 @@ def _write_all(data: bytes) -> None:
         view = view[os.write(REPLY_FD, view):]
 
 
-def serve(task_fd: int, reply_fd: int, scratch: str, limits: dict[str, Any], seccomp_filter: Any) -> None:
-    """Run in the forked child; never returns (os._exit), so no parent state is unwound in the child."""
-    code = 0
+def run_child(jail: Jail, reply_fd: int, memory_mb: int, cpu_seconds: float, max_reason: int,
+              work: Work) -> NoReturn:
+    """Run in the forked child only."""
+    code = JAIL_FAILED
     try:
-        warnings = harden(task_fd, reply_fd, scratch, int(limits["memory_mb"]), seccomp_filter)
-        _write_all(("ready\t" + "; ".join(warnings).replace("\n", " ") + "\n").encode())
-        checker = Checker()
-        max_reason = int(limits["max_reason_chars"])
-        cpu_budget = float(limits["timeout"]) + 1.0
-        while (batch := read_frame(TASK_FD)) is not None:
-            for index, sat, sol in batch:
-                set_cpu_budget(cpu_budget)
-                start = time.process_time()
-                try:
-                    status, reason = checker.check(sat, sol)
-                except MemoryError:
-                    status, reason = "memory", "out of memory while judging"
-                except BaseException as exc:  # a judge bug: say so rather than blame the program
-                    status, reason = "crashed", f"judge error {type(exc).__name__}"
-                _write_all(format_reply(index, status, time.process_time() - start, reason, max_reason))
+        warnings = jail.enter(reply_fd, memory_mb, cpu_seconds)
+        code = 0
+        try:
+            status, reason, answer = work()
+        except MemoryError:
+            status, reason, answer = "memory", "out of memory while judging", ""
+        _write_all(format_reply(status, reason, warnings, answer, max_reason))
     except BaseException:
-        code = 70
+        code = code or 71
     finally:
         os._exit(code)

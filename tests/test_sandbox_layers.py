@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from sandbox import STATUSES, Judge, Limits, Verdict
-from sandbox.answer import AnswerTypeError, checked_copy, parse_spec
-from sandbox.check import Checker
-from sandbox.harden import build_seccomp_filter, harden
+from sandbox.answer import AnswerTypeError, checked_copy, decode_answer, encode_answer, parse_spec
+from sandbox.harden import REPLY_FD, Jail, seccomp_programs
 from sandbox.policy import PolicyError, parse_checked
 
 from puzzleloop.verify import add_verify_arguments, run_verify, verify_file
@@ -46,29 +45,47 @@ def test_answer_contract_is_exact_and_copies() -> None:
             checked_copy(bad, spec)
 
 
-def test_checker_semantics() -> None:
-    checker = Checker()
-    assert checker.check(SAT, "def g():\n    return 4") == ("verified", "")
-    assert checker.check("def f(x: int):\n    return x == 4", "def sol():\n    return 4")[0] == "verified"
-    assert checker.check(SAT, "def sol():\n    return 0")[0] == "wrong"
-    assert checker.check(SAT, "def sol():\n    return 1 / 0")[0] == "error"
-    assert checker.check("def sat(x: dict):\n    return True", "def sol():\n    return {}")[0] == "rejected"
-    # parses, but only the compiler refuses it (seen in a real model sample): the program's fault, not the judge's
-    assert checker.check(SAT, "def sol():\n    *x[0::2] = True\n    return 4")[0] == "rejected"
+def test_answer_crosses_as_exact_plain_data() -> None:
+    spec = parse_spec(parse_checked("x: List[float]").body[0].annotation)
+    for value in ([1.5, -0.0, float("inf"), 1e308], []):
+        text = encode_answer(value, spec)
+        assert "\n" not in text and "\t" not in text
+        assert repr(decode_answer(text, spec)) == repr(value)
+    assert decode_answer('"\\ud800x"', str) == "\ud800x"  # a lone surrogate survives the trip
+    for bad in ("[1, 2]", "[1.0, true]", "{}", "[1.0", "[[1.0]]"):
+        with pytest.raises(AnswerTypeError):
+            decode_answer(bad, spec)
+
+
+def test_check_semantics() -> None:
     shared = "def sat(x: List[int]):\n    x.append(1)\n    return len(x) == 1"
-    assert checker.check(shared, "keep = []\ndef sol():\n    return keep")[0] == "verified"
-    assert checker.check("def sat(q: str):\n    return eval(q) == 7", "def sol():\n    return '3 + 4'")[0] == "verified"
+    cases = [
+        ((SAT, "def g():\n    return 4"), "verified"),
+        (("def f(x: int):\n    return x == 4", "def sol():\n    return 4"), "verified"),
+        ((SAT, "def sol():\n    return 0"), "wrong"),
+        ((SAT, "def sol():\n    return 1 / 0"), "error"),
+        (("def sat(x: dict):\n    return True", "def sol():\n    return {}"), "rejected"),
+        # parses, but only the compiler refuses it (seen in a real model sample): the program's fault
+        ((SAT, "def sol():\n    *x[0::2] = True\n    return 4"), "rejected"),
+        ((shared, "keep = []\ndef sol():\n    return keep"), "verified"),
+        (("def sat(q: str):\n    return eval(q) == 7", "def sol():\n    return '3 + 4'"), "verified"),
+        (("def sat(x: int):\n    return 1", "def sol():\n    return 1"), "wrong"),
+    ]
+    with Judge(workers=2, limits=Limits(timeout=2.0)) as judge:
+        verdicts = judge.judge([pair for pair, _ in cases])
+    assert [v.status for v in verdicts] == [status for _, status in cases], verdicts
+    assert verdicts[-1].reason == "sat returned int"
 
 
-def test_worker_jail_holds_without_the_language_layers() -> None:
-    """Layer 3 alone: a forked, hardened process cannot fork, open files for writing, or open sockets."""
-    seccomp_filter, _ = build_seccomp_filter()
+def test_jail_holds_without_the_language_layers() -> None:
+    """Layer 3 alone: a jailed process cannot fork, open files, open sockets or signal others."""
+    programs = seccomp_programs()
     read_end, write_end = os.pipe()
-    task_r, task_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            harden(task_r, write_end, "/tmp", 512, seccomp_filter)
+            jail = Jail(None if isinstance(programs, str) else programs)
+            jail.enter(write_end, 512, 5.0)
             outcomes = []
             for attempt in (os.fork, lambda: open("/tmp/sandbox_jail_canary", "w"),
                             lambda: socket.socket(), lambda: os.kill(1, 0)):
@@ -77,7 +94,7 @@ def test_worker_jail_holds_without_the_language_layers() -> None:
                     outcomes.append("allowed")
                 except OSError:
                     outcomes.append("refused")
-            os.write(4, (",".join(outcomes) + "\n").encode())
+            os.write(REPLY_FD, (",".join(outcomes) + "\n").encode())
         finally:
             os._exit(0)
     os.close(write_end)
@@ -97,12 +114,13 @@ def test_judge_order_progress_and_bad_pairs() -> None:
     assert all(isinstance(v, Verdict) and v.status in STATUSES for v in verdicts)
 
 
-def test_timeout_recycles_and_the_rest_of_the_batch_still_runs() -> None:
+def test_a_timeout_does_not_hold_up_the_other_checks() -> None:
     loop = (SAT, "def sol():\n    while True:\n        pass")
     pairs = [loop] + [(SAT, "def sol():\n    return 4")] * 20 + [loop, (SAT, "def sol():\n    return 4")]
     with Judge(workers=1, limits=Limits(timeout=0.5)) as judge:
         verdicts = judge.judge(pairs)
     assert [v.status for v in verdicts] == ["timeout"] + ["verified"] * 20 + ["timeout", "verified"]
+    assert 0.3 < verdicts[0].seconds <= 0.6
 
 
 def test_verify_file_and_cli_hooks(tmp_path: Path) -> None:
