@@ -22,10 +22,18 @@ from typing import Any
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
-from RestrictedPython.transformer import RestrictingNodeTransformer
+from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
 
 from sandbox.modules import ALLOWED_IMPORTS, STATIC_PROXIES, random_proxy
-from sandbox.policy import ALLOWED_METHODS, PolicyError, bad_attr, bad_name, format_walk, parse_checked
+from sandbox.policy import (
+    ALLOWED_METHODS,
+    PolicyError,
+    bad_attr,
+    bad_name,
+    format_walk,
+    is_super_method,
+    parse_checked,
+)
 
 PROGRAM_MODULE = "sandboxed"  # __name__ of every program namespace, so its classes are recognisable
 _EVAL_CACHE_SIZE = 256
@@ -61,6 +69,15 @@ class TunedPolicy(RestrictingNodeTransformer):
         for name in node.names:
             self.check_name(node, name)
         return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        if not is_super_method(node):
+            return super().visit_Attribute(node)
+        node = self.node_contents_visit(node)  # the stock policy refuses every `_` name; guarded_getattr checks
+        call = ast.Call(func=ast.Name("_getattr_", ast.Load()), args=[node.value, ast.Constant(node.attr)],
+                        keywords=[])
+        copy_locations(call, node)
+        return call
 
     # `match` (refused by the stock policy): its names and class-pattern attributes are checked by layer 1;
     # value patterns and guards are ordinary expressions, rewritten as usual.
@@ -145,6 +162,8 @@ def guarded_getattr(obj: object, name: str, *default: object) -> Any:
     The format check looks at what was found, not at how: `s.format`, `str.format`, `type(s).format`, a
     subclass's inherited `format` and `super().format` all end in the one real method, and each becomes the
     guarded one."""
+    if type(obj) is super and name in ALLOWED_METHODS:  # super().__init__(...) and friends
+        return getattr(obj, name)
     if type(name) is not str or (why := bad_attr(name)):
         raise AttributeError(why if type(name) is str else "attribute names must be str")
     if isinstance(obj, types.ModuleType):
