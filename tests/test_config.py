@@ -45,3 +45,17 @@ def test_bad_override_and_missing_file(tmp_path):
         load_config(None, ["rounds"])
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_one_default_time_limit_for_verify_eval_and_run() -> None:
+    import argparse
+
+    from sandbox import Limits
+
+    from puzzleloop.evaluate import EvalConfig
+    from puzzleloop.verify import add_verify_arguments
+
+    parser = argparse.ArgumentParser()
+    add_verify_arguments(parser)
+    verify_default = parser.parse_args(["pairs.jsonl", "--out", "v.jsonl"]).timeout
+    assert RunConfig().timeout == EvalConfig().timeout == verify_default == Limits().timeout

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sandbox.api import DEFAULT_TIMEOUT
 
 from puzzleloop.models import DEFAULT_MODEL
 from puzzleloop.select import SelectionConfig
@@ -81,7 +82,7 @@ class RunConfig:
     train_from: str = "base"  # base (paper: retrain the base model on all rounds) | last
     seed_pairs: str = "none"  # none | ours | p3-train155 | both | all (both + p3-train-rest): verified, trained on
     p3_dir: str | None = None
-    timeout: float = 1.0  # sandbox seconds per check
+    timeout: float = DEFAULT_TIMEOUT  # sandbox seconds per check, the one default of verify, eval and run
     memory_mb: int = 1024
     workers: int = 2
     batch_size: int | None = None  # sampler sequences decoded together; None chooses automatically

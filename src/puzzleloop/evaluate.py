@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import STATUSES, Judge, Limits
+from sandbox.api import DEFAULT_TIMEOUT
 
 from puzzleloop.data import P3Instance, load_heldout
 from puzzleloop.files import append_jsonl, read_jsonl_prefix, write_json_atomic, write_jsonl_atomic
@@ -43,7 +44,7 @@ class EvalConfig:
     top_p: float = 1.0
     max_new_tokens: int = 96
     seed: int = 0
-    timeout: float = 1.0
+    timeout: float = DEFAULT_TIMEOUT
     memory_mb: int = 1024
     limit: int | None = None
     batch_size: int | None = None

@@ -79,9 +79,11 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Limits()
     parser.add_argument("pairs", type=Path, help="JSONL rows {id, sat, sol} (or f/g)")
     parser.add_argument("--out", type=Path, required=True, help="JSONL verdict rows, in input order")
-    parser.add_argument("--timeout", type=float, default=defaults.timeout, help="wall-clock seconds per check")
-    parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb, help="address-space cap per worker")
-    parser.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 2, 8)), help="worker processes")
+    parser.add_argument("--timeout", type=float, default=defaults.timeout,
+                        help="wall-clock seconds per check, sol and sat together (default: %(default)s)")
+    parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb, help="address-space cap per process")
+    parser.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 2, 8)),
+                        help="checks judged at once")
 
 
 def run_verify(args: argparse.Namespace) -> int:
