@@ -1,11 +1,12 @@
-"""Checks/s of three verifiers on the same workloads, in one run.
+"""Checks/s of three verifiers on the same workloads, in one run, and the ratios between them.
 
 (a) a process per check, human-eval style (multiprocessing Manager + Process), on a sample;
 (b) a reused multiprocessing pool running plain exec, no hardening, P3-judge style (its ICLR2023 judge maps one
     check per task over a process pool, so that each check can be timed out: chunksize 1 here too);
-(c) the sandbox Judge.
+(c) the sandbox Judge: two fresh jailed processes per check, forked from a clean warm parent.
 Workloads: (i) one simple puzzle with 2,000 distinct solutions; (ii) the P3 reference pairs.
-Usage: python scripts/bench_verify.py [--workers 2] [--sample 200] [--timeout 3]
+(c)/(a) is what isolation buys over the naive isolated judge; (c)/(b) is what it costs against no isolation.
+Usage: python scripts/bench_verify.py [--workers 2] [--sample 200] [--timeout 2]
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def main() -> None:
         print(f"{name}: {len(pairs)} checks")
         print(f"  (a) process per check : {a:9.1f} checks/s (sample of {args.sample})")
         print(f"  (b) plain exec pool   : {b:9.1f} checks/s")
-        print(f"  (c) sandbox           : {c:9.1f} checks/s ({verified} verified)")
+        print(f"  (c) sandbox           : {c:9.1f} checks/s ({verified} of {len(pairs)} verified)")
         print(f"  (c)/(a) = {c / a:6.1f}x   (c)/(b) = {c / b:5.2f}x")
 
 
