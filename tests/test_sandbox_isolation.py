@@ -40,7 +40,8 @@ def test_attacks_get_the_verdict_their_cause_deserves(attack_verdicts: dict[str,
         "metaclass_liar": "error", "reduce_setattr_counter": "error", "posonly_bool": "type_error",
         "posonly_str": "type_error", "kwonly_answer": "rejected", "describe_str_loops": "timeout",
         "describe_str_raises": "error", "deep_attribute_chain": "rejected", "deep_annotation": "rejected",
-        "deep_string_annotation": "rejected", "answer_too_large": "error", "match_class_dunder": "rejected",
+        "deep_string_annotation": "rejected", "sat_deep_attribute_chain": "rejected",
+        "sat_nested_lambdas": "rejected", "answer_too_large": "error", "match_class_dunder": "rejected",
         "match_capture_dunder": "rejected", "sat_truthy_object": "wrong",
     }
     assert {name: attack_verdicts[name].status for name in expected} == expected

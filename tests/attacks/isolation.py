@@ -62,6 +62,10 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("deep_string_annotation", "def sat(x: '" + "List[" * 60 + "int" + "]" * 60 + "'):\n    return False",
      sol("return 1")),
     ("annotation_bomb", "def sat(x: '" + "(" * 190 + "int" + ")" * 190 + "'):\n    return False", sol("return 1")),
+    # the same bombs in a puzzle, which the warm parent compiles
+    ("sat_deep_attribute_chain", "def sat(x: int):\n    return x" + ".real" * 19000, sol("return 1")),
+    ("sat_deep_binops", "def sat(x: int):\n    return x" + "+1" * 49000, sol("return 1")),
+    ("sat_nested_lambdas", "def sat(x: int):\n    return " + "lambda: " * 5000 + "x", sol("return 1")),
     ("answer_too_large", UNSAT_STR, sol("return 'x' * (40 << 20)")),
     ("match_class_dunder", UNSAT_INT, sol("match 1:\n    case int(__class__=c):\n        return c\nreturn 0")),
     ("match_capture_dunder", UNSAT_LIST, sol("match [1]:\n    case [*__builtins__]:\n        pass\nreturn [1, 2]")),
