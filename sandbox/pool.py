@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.api import STATUSES
 from sandbox.check import Program, compile_sat, run_sat, run_sol, warm_up
 from sandbox.harden import Jail
 from sandbox.policy import PolicyError
@@ -32,7 +31,12 @@ from sandbox.protocol import MAX_SAT_REPLY, MAX_SOL_REPLY, parse_reply, read_fra
 from sandbox.worker import JAIL_FAILED, Work, run_child
 
 SAT_CACHE_SIZE = 512
-CHILD_STATUSES = (*STATUSES, "ok")  # "ok": sol's half finished and its answer follows
+# What each child may report. Only sat's child can say `verified`: sol's child ran the solution, so whatever it
+# claims beyond "here is my answer" (`ok`) or how it failed is ignored.
+STAGE_STATUSES = {
+    "sol": ("ok", "rejected", "type_error", "error", "memory"),
+    "sat": ("verified", "wrong", "type_error", "error", "memory"),
+}
 
 Row = tuple[int, str, str, float]  # (pair index, status, reason, CPU seconds)
 
@@ -139,19 +143,17 @@ class Pool:
             rows.append((child.index, status, reason, round(seconds, 6)))
             return
         try:
-            status, reason, warnings, answer = parse_reply(bytes(child.buffer), CHILD_STATUSES)
+            status, reason, warnings, answer = parse_reply(bytes(child.buffer), STAGE_STATUSES[child.stage])
         except ValueError as exc:
             rows.append((child.index, "error", f"unreadable reply from the program's process: {exc}",
                          round(seconds, 6)))
             return
         for text in warnings:
             self.warn(text)
-        if status == "ok" and child.stage == "sol":
+        if status == "ok":
             sat = self._sat(pairs[child.index][0])
             assert isinstance(sat, Program)
             self._fork("sat", child.index, child.deadline, lambda: (*run_sat(sat, answer), ""), seconds)
-        elif status == "ok":
-            rows.append((child.index, "error", "sat's process gave no verdict", round(seconds, 6)))
         else:
             rows.append((child.index, status, reason, round(seconds, 6)))
 

@@ -175,3 +175,24 @@ def test_transformer_fast_path_is_equivalent(source: str) -> None:
     before = ast.dump(tree)
     assert not compile_restricted_exec(tree, policy=TunedPolicy).errors
     assert ast.dump(tree) == before
+
+
+def test_only_sats_process_can_say_verified() -> None:
+    """A sol child that claims `verified` (as one whose process the program subverted might) is not believed."""
+    from sandbox import pool
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the warm parent's setup changes the process it runs in, so run it in a throwaway child
+        try:
+            pool.run_sol = lambda source, spec: ("verified", "", "")
+            workers = pool.Pool(1, Limits(timeout=2.0).as_dict(), Jail(None), warn=lambda text: None)
+            rows: list = []
+            workers.run([(SAT, "def sol():\n    return 4")], rows.extend)
+            os.write(write_end, json.dumps(rows).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    rows = json.loads(os.read(read_end, 10000))
+    os.waitpid(pid, 0)
+    assert [row[1] for row in rows] == ["error"] and "unknown status" in rows[0][2]
