@@ -8,19 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+from puzzleloop.arguments import positive_ints
+
 # glibc returns freed training/sampling buffers to the OS eagerly by default; on CPU, keeping them mapped made
 # training steps 15-25% faster (GUIDE.md §4). The allocator reads these only at process start.
 _MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4000000000", "MALLOC_TRIM_THRESHOLD_": "4000000000"}
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
 
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
@@ -33,7 +25,8 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         "--heldout", default=d.heldout, help="p3-test228, p3-test-all, p3-train155, p3-dev, p3-tutorial or a file"
     )
     p.add_argument("--n", type=int, default=d.n, help="samples per puzzle (default: %(default)s)")
-    p.add_argument("--k", type=_ints, default=d.k, help="pass@k values, e.g. 1,10,100 (those <= n are reported)")
+    p.add_argument("--k", type=positive_ints, default=d.k,
+                   help="pass@k values, e.g. 1,10,100 (those <= n are reported)")
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--top-p", type=float, default=d.top_p)
     p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
@@ -115,15 +108,21 @@ def main(argv: list[str] | None = None) -> int:
     from puzzleloop.corpus import CorpusError
     from puzzleloop.data import DataError
     from puzzleloop.evaluate import EvalError
+    from puzzleloop.files import DamagedFileError
     from puzzleloop.inspect import RunFolderError
     from puzzleloop.models import ModelError
     from puzzleloop.puzzles import PuzzleError
+    from puzzleloop.verify import VerifyError
 
     try:
         return args.handler(args)
-    except (ConfigError, CorpusError, DataError, EvalError, ModelError, PuzzleError, RunFolderError) as error:
+    except (ConfigError, CorpusError, DamagedFileError, DataError, EvalError, ModelError, PuzzleError,
+            RunFolderError, VerifyError) as error:
         print(f"puzzleloop {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"puzzleloop {args.command}: interrupted; rerun the same command (run: with --resume) to continue",
               file=sys.stderr)  # fmt: skip

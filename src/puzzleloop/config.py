@@ -25,6 +25,27 @@ class ConfigError(ValueError):
     """A configuration file or override is wrong; the message names the file and the field."""
 
 
+# Allowed ranges of numeric settings: (bound, bound allowed, upper bound or None). A None value (unset) passes.
+AT_LEAST_1 = (1, True, None)
+ABOVE_0 = (0, False, None)
+AT_LEAST_0 = (0, True, None)  # temperatures: 0 is greedy
+TOP_P = (0, False, 1)  # nucleus mass in (0, 1]
+MEMORY_MB = (64, True, None)  # the sandbox's interpreter needs ~40 MB
+
+
+def check_ranges(settings: Any, ranges: dict[str, tuple[float, bool, float | None]]) -> None:
+    """ConfigError naming the first setting outside its range, so a bad value fails before any model loads."""
+    for name, (bound, inclusive, upper) in ranges.items():
+        value = getattr(settings, name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if item is None:
+                continue
+            low_ok = item >= bound if inclusive else item > bound
+            if not (low_ok and (upper is None or item <= upper)):
+                wanted = f"in ({bound:g}, {upper:g}]" if upper is not None else f"{'>=' * inclusive or '>'} {bound:g}"
+                raise ConfigError(f"{name} must be {wanted}, got {item!r}")
+
+
 @dataclass
 class ProposeConfig:
     """Few-shot puzzle proposal (paper: shuffled train155 seeds, temperature 0.9, 200 new tokens)."""
@@ -38,6 +59,10 @@ class ProposeConfig:
     max_new_tokens: int = 200
     with_solution: bool = False  # seeds shown with solutions; the proposer's own solution is judged as an attempt
 
+    def __post_init__(self) -> None:
+        check_ranges(self, {"prompts": AT_LEAST_1, "samples_per_prompt": AT_LEAST_1, "shots": AT_LEAST_1,
+                            "temperature": AT_LEAST_0, "top_p": TOP_P, "max_new_tokens": AT_LEAST_1})
+
 
 @dataclass
 class FilterConfig:
@@ -46,6 +71,9 @@ class FilterConfig:
     trivial_check: bool = True  # reject puzzles that simple candidate answers satisfy
     contamination_threshold: float = 0.8  # similarity to any P3 test instance at or above this is rejected
     max_source_chars: int = 2000
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"contamination_threshold": TOP_P, "max_source_chars": AT_LEAST_1})
 
 
 @dataclass
@@ -56,6 +84,10 @@ class SolveConfig:
     temperature: float = 0.9
     top_p: float = 1.0
     max_new_tokens: int = 150
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"attempts": AT_LEAST_1, "temperature": AT_LEAST_0, "top_p": TOP_P,
+                            "max_new_tokens": AT_LEAST_1})
 
 
 @dataclass
@@ -68,6 +100,10 @@ class HeldoutConfig:
     temperature: float = 0.8
     max_new_tokens: int = 96
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"n": AT_LEAST_1, "k": AT_LEAST_1, "temperature": AT_LEAST_0, "max_new_tokens": AT_LEAST_1,
+                            "limit": AT_LEAST_1})
 
 
 @dataclass
@@ -105,8 +141,8 @@ class RunConfig:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
-        if self.rounds < 1:
-            raise ConfigError(f"rounds: must be at least 1, got {self.rounds}")
+        check_ranges(self, {"rounds": AT_LEAST_1, "timeout": ABOVE_0, "memory_mb": MEMORY_MB, "workers": AT_LEAST_1,
+                            "batch_size": AT_LEAST_1, "block_sequences": AT_LEAST_1})
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -165,6 +201,11 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: a folder, not a config file (to continue a run in it: "
+                              f"--resume --output-dir {path})") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read the config file ({error})") from None
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: not valid YAML: {error}") from None
         if loaded is not None and not isinstance(loaded, dict):
@@ -177,9 +218,9 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         _set_dotted(data, key.strip(), yaml.safe_load(raw))
     try:
         config = _build(RunConfig, data, "")
+        config.validate()
     except ConfigError as error:
         raise ConfigError(f"{label}: {error}") from None
-    config.validate()
     return config
 
 

@@ -135,6 +135,9 @@ class Corpus:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._check_or_create_schema()
+            damage = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if damage != "ok":  # a header that opens says nothing of the pages behind it
+                raise CorpusError(f"{self.path}: the corpus is damaged ({damage})")
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise CorpusError(f"{self.path}: not a readable SQLite corpus ({e})") from e

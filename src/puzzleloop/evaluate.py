@@ -17,8 +17,9 @@ from typing import Any
 from sandbox import STATUSES, Judge, Limits
 from sandbox.api import DEFAULT_TIMEOUT
 
+from puzzleloop.config import ABOVE_0, AT_LEAST_0, AT_LEAST_1, MEMORY_MB, TOP_P, check_ranges
 from puzzleloop.data import P3Instance, load_heldout
-from puzzleloop.files import append_jsonl, read_jsonl_prefix, write_json_atomic, write_jsonl_atomic
+from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic
 from puzzleloop.metrics import summarise
 from puzzleloop.models import DEFAULT_MODEL, load_model
 from puzzleloop.prompts import SolvedExample, solution_from_completion, solve_prompt, tutorial_examples
@@ -53,6 +54,13 @@ class EvalConfig:
     block_sequences: int = 128  # samples per block written to samples.jsonl (the resume granularity)
     workers: int = 2
 
+    def __post_init__(self) -> None:
+        check_ranges(self, {
+            "n": AT_LEAST_1, "k": AT_LEAST_1, "temperature": AT_LEAST_0, "top_p": TOP_P, "max_new_tokens": AT_LEAST_1,
+            "timeout": ABOVE_0, "memory_mb": MEMORY_MB, "limit": AT_LEAST_1, "batch_size": AT_LEAST_1,
+            "block_sequences": AT_LEAST_1, "workers": AT_LEAST_1,
+        })
+
 
 class EvalError(RuntimeError):
     """The output folder holds an evaluation made with other settings."""
@@ -69,7 +77,10 @@ def _check_resumable(output_dir: Path, config: EvalConfig) -> None:
     settings_path = output_dir / "settings.json"
     wanted = {key: getattr(config, key) for key in RESUME_KEYS}
     if settings_path.exists():
-        stored = json.loads(settings_path.read_text())
+        try:
+            stored = json.loads(settings_path.read_text())
+        except json.JSONDecodeError as e:
+            raise EvalError(f"{settings_path}: not JSON ({e.msg}); choose another folder") from None
         changed = {k: (stored.get(k), v) for k, v in wanted.items() if stored.get(k) != v}
         if changed:
             details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
@@ -79,8 +90,9 @@ def _check_resumable(output_dir: Path, config: EvalConfig) -> None:
 
 
 def _completed_samples(path: Path, n: int) -> dict[str, list[dict]]:
-    """Samples of puzzles that have all n, rewriting the file without a torn or partial tail."""
-    rows = read_jsonl_prefix(path)
+    """Samples of puzzles that have all n, rewriting the file without a torn last line or the puzzles of a block
+    a kill left part-written (they are sampled again); a damaged line anywhere else is refused."""
+    rows = read_jsonl_objects(path, EvalError, torn_tail=True)
     by_puzzle: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_puzzle[row["puzzle"]].append(row)
@@ -102,9 +114,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run (or resume) one evaluation into `output_dir` and return the contents of results.json."""
     started = time.time()
+    puzzles = heldout_puzzles(config)  # a wrong --heldout fails here, before the folder records any settings
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EvalError(f"{output_dir}: not a folder; --output-dir names the folder for results.json and samples.jsonl")
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_resumable(output_dir, config)
-    puzzles = heldout_puzzles(config)
     samples_path = output_dir / SAMPLES_FILE
     done = _completed_samples(samples_path, config.n)
     pending = [p for p in puzzles if p[0].name not in done]

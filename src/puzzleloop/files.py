@@ -9,6 +9,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+
+class DamagedFileError(ValueError):
+    """A stored file holds a line that is neither valid nor a torn last line; the message names file and line."""
+
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -46,27 +51,30 @@ def append_jsonl(path: Path, rows: Iterable[dict]) -> None:
         os.fsync(handle.fileno())
 
 
-def read_jsonl_prefix(path: Path) -> list[dict]:
-    """Rows of a JSONL file we wrote ourselves, stopping at a torn last line left by a kill."""
+def read_jsonl_objects(path: Path, error: type[Exception] = DamagedFileError, *, torn_tail: bool = False,
+                       ) -> list[dict]:
+    """Rows of a JSONL file, each a JSON object; a bad line raises `error` naming the file and line.
+
+    With `torn_tail`, the file is one we append to and may not exist yet: an unterminated last line that does not
+    parse is what a kill in the middle of a write leaves, and is left out (the caller rewrites the file without
+    it). Any other bad line is damage, never a crash artefact, so it is refused and the file left as it is.
+    """
+    if torn_tail and not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    last = len(lines)  # the piece after the final newline: "" for a complete file
     rows: list[dict] = []
-    if not path.exists():
-        return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
+    for number, line in enumerate(lines, start=1):
+        if number == last and not line:
             break
-    return rows
-
-
-def read_jsonl_objects(path: Path, error: type[Exception] = ValueError) -> list[dict]:
-    """Rows of a finished JSONL file, each a JSON object; a torn or foreign line raises `error` naming its line."""
-    rows: list[dict] = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         try:
-            row = json.loads(text)
+            row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise error(f"{path}: line {number}: not JSON ({e.msg})") from None
+            if torn_tail and number == last:
+                break
+            kept = "; it was left as it is (only a torn last line is repaired)" if torn_tail else ""
+            raise error(f"{path}: line {number}: not JSON ({e.msg}){kept}") from None
         if not isinstance(row, dict):
             raise error(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
         rows.append(row)

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from puzzleloop.arguments import positive_int
 from puzzleloop.corpus import Corpus, CorpusError, PuzzleRow, SolutionRow
 from puzzleloop.data import DataError, named_set
 from puzzleloop.files import read_jsonl_objects, write_jsonl_atomic
@@ -494,13 +495,6 @@ def _rate(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     """The `corpus` sub-subcommands: stats, list, show, export."""
     commands = parser.add_subparsers(dest="corpus_command", required=True)
@@ -514,7 +508,7 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--max-solve-rate", type=_rate, default=None)
     listing.add_argument("--answer-type", default=None, help="e.g. int or List[str]")
     listing.add_argument("--search", default=None, help="text the puzzle source contains (case-insensitive)")
-    listing.add_argument("--limit", type=_positive, default=None)
+    listing.add_argument("--limit", type=positive_int, default=None)
     show = commands.add_parser("show", help="a puzzle's source, provenance and every attempt with its status")
     show.add_argument("run", type=Path, help="run folder")
     show.add_argument("puzzle_id", type=int)

@@ -150,10 +150,10 @@ def load_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for(target))
-    except OSError as exc:
+    except (OSError, ValueError, KeyError) as exc:  # a missing or damaged file shows as any of these
         raise ModelError(
-            f"cannot load model {name_or_path!r}: not {DEFAULT_MODEL!r}, a checkpoint folder or a reachable "
-            f"hub id ({exc})"
+            f"cannot load model {name_or_path!r}: not {DEFAULT_MODEL!r}, a readable checkpoint folder or a "
+            f"reachable hub id ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
         ) from exc
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

@@ -22,6 +22,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from puzzleloop.arguments import positive_int
 from puzzleloop.corpus import PuzzleRow, SolutionRow
 from puzzleloop.files import write_text_atomic
 from puzzleloop.inspect import RunFolder, corpus_stats, heldout_index, open_run, pass_keys, puzzle_summary
@@ -380,7 +381,8 @@ def build_report(run_dir: Path | str, max_puzzles: int = 1000) -> Path:
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="run folder")
     parser.add_argument(
-        "--max-puzzles", type=int, default=1000, help="verified puzzles listed in the table (default: %(default)s)"
+        "--max-puzzles", type=positive_int, default=1000,
+        help="verified puzzles listed in the table (default: %(default)s)",
     )
 
 

@@ -13,6 +13,7 @@ was killed redoes at most the stage it was in, and `--resume` skips every finish
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import random
@@ -26,10 +27,10 @@ from typing import Any
 from sandbox import Judge, Limits
 
 from puzzleloop.config import ConfigError, RunConfig, config_to_yaml, load_config
-from puzzleloop.corpus import Attempt, Corpus, PuzzleRecord
-from puzzleloop.data import load_seed_puzzles, named_set
+from puzzleloop.corpus import Attempt, Corpus, CorpusError, PuzzleRecord
+from puzzleloop.data import NAMED_SETS, load_heldout, load_seed_puzzles, named_set
 from puzzleloop.evaluate import EvalConfig, evaluate
-from puzzleloop.files import append_jsonl, read_jsonl_prefix, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from puzzleloop.filters import Proposal, filter_proposals
 from puzzleloop.models import load_model
 from puzzleloop.prompts import (
@@ -47,6 +48,7 @@ from puzzleloop.select import select_training_set
 from puzzleloop.train import train
 
 CONFIG_FILE = "config.yaml"
+CORPUS_FILE = "corpus.sqlite"
 METRICS_FILE = "metrics.jsonl"
 STAGES = ("propose", "filter", "solve", "select", "train", "eval")
 PROPOSER_SOLUTIONS = "proposer_solutions.json"  # canonical hash -> the solution written with the puzzle
@@ -59,7 +61,15 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
         frozen = run_dir / CONFIG_FILE
         if not frozen.exists():
             raise ConfigError(f"{frozen}: nothing to resume (no frozen config in {run_dir})")
+        corpus = run_dir / CORPUS_FILE
+        if corpus.is_file() and corpus.stat().st_size == 0 and any(
+                p.name not in (CONFIG_FILE, CORPUS_FILE) for p in run_dir.iterdir()):
+            raise CorpusError(f"{corpus}: the corpus is empty (0 bytes) though the run has stage outputs; resuming "
+                              "would redo them from nothing, so restore the file or start a new --output-dir")
         config = load_config(frozen, overrides)
+        if overrides and (changed := _changed_settings(load_config(frozen), config)):
+            raise ConfigError(f"{frozen}: --resume continues a run with its frozen settings, so --set cannot change "
+                              f"them ({changed}); start a new run in another --output-dir")
     else:
         config = load_config(config_path, overrides + ([f"output_dir={output_dir}"] if output_dir else []))
         frozen = Path(config.output_dir) / CONFIG_FILE
@@ -68,9 +78,27 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
                 f"{frozen.parent} already holds a run with other settings: add --resume to continue it, "
                 "or choose another --output-dir"
             )
+    if config.eval.heldout not in NAMED_SETS:  # a named set is checked when P3 is read; a file is checked now
+        load_heldout(config.eval.heldout)
     config.output_dir = str(frozen.parent)
     write_text_atomic(frozen, config_to_yaml(config))
     return config
+
+
+def _changed_settings(old: RunConfig, new: RunConfig) -> str:
+    """`key: old -> new` for each setting that differs, dotted for sections."""
+
+    def flat(config: RunConfig) -> dict[str, Any]:
+        rows: dict[str, Any] = {}
+        for key, value in dataclasses.asdict(config).items():
+            if isinstance(value, dict):
+                rows.update({f"{key}.{sub}": v for sub, v in value.items()})
+            else:
+                rows[key] = value
+        return rows
+
+    before, after = flat(old), flat(new)
+    return ", ".join(f"{key}: {before[key]!r} -> {after[key]!r}" for key in after if before[key] != after[key])
 
 
 # What each `propose.seeds` / `seed_pairs` value draws from: P3 named sets, and "ours" (seed_puzzles/).
@@ -89,7 +117,7 @@ class SelfPlayRun:
         self.config = config
         self.dir = Path(config.output_dir)
         self.log = log
-        self.corpus = Corpus(self.dir / "corpus.sqlite")
+        self.corpus = Corpus(self.dir / CORPUS_FILE)
         self._loaded: tuple[str, Any, Any] | None = None
         self._judge: Judge | None = None
 
@@ -209,7 +237,7 @@ class SelfPlayRun:
     def _propose(self, round_: int) -> dict[str, Any]:
         cfg = self.config.propose
         path = self.round_dir(round_) / "proposals.jsonl"
-        rows = read_jsonl_prefix(path)
+        rows = read_jsonl_objects(path, torn_tail=True)
         per_prompt = Counter(row["prompt"] for row in rows)
         done = {i for i, count in per_prompt.items() if count == cfg.samples_per_prompt}
         write_jsonl_atomic(path, [row for row in rows if row["prompt"] in done])  # drop what a kill left half-done
@@ -250,7 +278,7 @@ class SelfPlayRun:
     def _filter(self, round_: int) -> dict[str, Any]:
         prompts = self._propose_prompts(round_)
         proposals: list[Proposal] = []
-        rows = read_jsonl_prefix(self.round_dir(round_) / "proposals.jsonl")
+        rows = read_jsonl_objects(self.round_dir(round_) / "proposals.jsonl")
         for row in rows:
             source, solution = proposal_from_completion(prompts[row["prompt"]], row["completion"])
             proposals.append(Proposal(source=source, seeds=tuple(row["seeds"]), solution=solution))
@@ -346,12 +374,12 @@ class SelfPlayRun:
     def _train(self, round_: int) -> dict[str, Any]:
         from datasets import Dataset
 
-        rows = read_jsonl_prefix(self.round_dir(round_) / "train.jsonl")
+        rows = read_jsonl_objects(self.round_dir(round_) / "train.jsonl")
         if not rows:
             self.log(f"round {round_} train: no verified examples, the model stays {self.model_after(round_ - 1)}")
             return {"checkpoint": None, "examples": 0}
         previous = self.round_dir(round_ - 1) / "train.jsonl" if round_ > 1 else None
-        if self.config.train_from == "base" and previous and read_jsonl_prefix(previous) == rows:
+        if self.config.train_from == "base" and previous and read_jsonl_objects(previous) == rows:
             # The same examples from the same start with the same seed: training again would rebuild that model.
             self.log(f"round {round_} train: the examples are round {round_ - 1}'s, so its model stays")
             return {"checkpoint": self.model_after(round_ - 1), "examples": len(rows), "reused_from": round_ - 1}

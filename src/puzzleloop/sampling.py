@@ -374,7 +374,7 @@ class Sampler:
             mask = cache.open_column(live)
             out = self.model(
                 input_ids=tokens[:, None], attention_mask=mask, position_ids=positions[:, None],
-                past_key_values=cache, use_cache=True,
+                cache=cache, use_cache=True,
             )
             self.stats.decode_steps += 1
             cache.end += 1
@@ -400,7 +400,7 @@ class Sampler:
             cache = DynamicCache(config=self.model.config)
             out = self.model(
                 input_ids=ids[part], attention_mask=mask[part], position_ids=positions[part],
-                past_key_values=cache, use_cache=True, logits_to_keep=1,
+                cache=cache, use_cache=True, logits_to_keep=1,
             )
             layers = [(k, v) for k, v, *_ in cache]
             for r, (i, samples) in enumerate(batch[part]):

@@ -9,13 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from sandbox import STATUSES, Judge, Limits, Verdict
 from tqdm import tqdm
+
+from puzzleloop.arguments import positive_float, positive_int
+from puzzleloop.files import write_jsonl_atomic
+
+
+class VerifyError(ValueError):
+    """The pairs file or the output path cannot be used, or a limit is out of range; said before any judging."""
 
 
 def _parse_row(line: str, lineno: int) -> tuple[Any, tuple[str, str] | str]:
@@ -39,6 +45,19 @@ def verify_file(pairs_path: Path, out_path: Path, timeout: float, memory_mb: int
                 progress: bool = True) -> dict[str, int]:
     """Judge every row of pairs_path into out_path; return how many rows got each status."""
     pairs_path, out_path = Path(pairs_path), Path(out_path)
+    if not pairs_path.is_file():
+        raise VerifyError(f"{pairs_path}: {'a folder, not' if pairs_path.is_dir() else 'no such'} pairs file")
+    if out_path.is_dir():
+        raise VerifyError(f"{out_path}: a folder; --out names the verdicts file, e.g. {out_path / 'verdicts.jsonl'}")
+    ancestor = next(p for p in (out_path.parent, *out_path.parent.parents) if p.exists())
+    if not ancestor.is_dir():
+        raise VerifyError(f"{out_path}: cannot be written, {ancestor} is a file")
+    try:
+        limits = Limits(timeout=timeout, memory_mb=memory_mb)
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+    except ValueError as error:
+        raise VerifyError(str(error)) from None
     ids: list[Any] = []
     jobs: list[tuple[int, tuple[str, str]]] = []
     verdicts: list[Verdict | None] = []
@@ -54,22 +73,13 @@ def verify_file(pairs_path: Path, out_path: Path, timeout: float, memory_mb: int
                 jobs.append((len(verdicts), parsed))
                 verdicts.append(None)
     with tqdm(total=len(jobs), disable=not progress or len(jobs) < 100, unit="pair", desc="verify") as bar, \
-            Judge(workers=workers, limits=Limits(timeout=timeout, memory_mb=memory_mb)) as judge:
+            Judge(workers=workers, limits=limits) as judge:
         results = judge.judge([pair for _, pair in jobs], progress=bar.update)
     for (slot, _), verdict in zip(jobs, results, strict=True):
         verdicts[slot] = verdict
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for row_id, verdict in zip(ids, verdicts, strict=True):
-                assert verdict is not None
-                out.write(json.dumps({"id": row_id, "status": verdict.status, "reason": verdict.reason,
-                                      "seconds": verdict.seconds}) + "\n")
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    rows = [{"id": row_id, "status": v.status, "reason": v.reason, "seconds": v.seconds}
+            for row_id, v in zip(ids, verdicts, strict=True) if v is not None]
+    write_jsonl_atomic(out_path, rows)
     counts = Counter(v.status for v in verdicts if v is not None)
     return {status: counts[status] for status in STATUSES if counts[status]}
 
@@ -79,10 +89,10 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Limits()
     parser.add_argument("pairs", type=Path, help="JSONL rows {id, sat, sol} (or f/g)")
     parser.add_argument("--out", type=Path, required=True, help="JSONL verdict rows, in input order")
-    parser.add_argument("--timeout", type=float, default=defaults.timeout,
+    parser.add_argument("--timeout", type=positive_float, default=defaults.timeout,
                         help="wall-clock seconds per check, sol and sat together (default: %(default)s)")
     parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb, help="address-space cap per process")
-    parser.add_argument("--workers", type=int, default=max(1, min(os.cpu_count() or 2, 8)),
+    parser.add_argument("--workers", type=positive_int, default=max(1, min(os.cpu_count() or 2, 8)),
                         help="checks judged at once")
 
 
