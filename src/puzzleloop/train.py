@@ -30,7 +30,7 @@ RESULT_FILE = "puzzleloop_train.json"
 
 @dataclass
 class TrainConfig:
-    """Trainer settings; the defaults are the paper's (GUIDE §3) except batch size, which is per device."""
+    """Trainer settings; the defaults are the paper's except batch size, which is per device."""
 
     learning_rate: float = 5e-6
     epochs: float = 1.0
