@@ -228,18 +228,13 @@ class Corpus:
             raise CorpusError(f"{self.path}: no puzzle with id {puzzle_id}")
         return _puzzle_row(row)
 
-    def puzzles(self, round: int | None = None, unattempted_in_round: int | None = None) -> list[PuzzleRow]:
-        """Puzzles in id order, optionally those proposed in `round` and/or with no attempt in a round."""
-        where, params = [], []
-        if round is not None:
-            where.append("p.round = ?")
-            params.append(round)
-        if unattempted_in_round is not None:
-            where.append("NOT EXISTS (SELECT 1 FROM solutions s WHERE s.puzzle_id = p.id AND s.round = ?)")
-            params.append(unattempted_in_round)
+    def puzzles(self, round: int | None = None) -> list[PuzzleRow]:
+        """Puzzles in id order, optionally only those proposed in `round`."""
         sql = f"SELECT {_PUZZLE_COLUMNS} FROM puzzles p"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        params: list[int] = []
+        if round is not None:
+            sql += " WHERE p.round = ?"
+            params.append(round)
         return [_puzzle_row(r) for r in self._db.execute(sql + " ORDER BY p.id", params)]
 
     # -- attempts ------------------------------------------------------------------------------------

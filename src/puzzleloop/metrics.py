@@ -23,11 +23,6 @@ def solved_within(outcomes: Sequence[bool], k: int) -> bool:
     return any(outcomes[:k])
 
 
-def mean_pass_at_k(per_puzzle: Sequence[Sequence[bool]], k: int) -> float:
-    """Mean unbiased pass@k over puzzles, each given as its ordered sample outcomes."""
-    return sum(pass_at_k(len(o), sum(o), k) for o in per_puzzle) / len(per_puzzle)
-
-
 def bootstrap_interval(
     values: Sequence[float], *, samples: int = 2000, level: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:

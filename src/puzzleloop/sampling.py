@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -95,14 +94,6 @@ class SamplingStats:
     @property
     def tokens_per_second(self) -> float:
         return self.generated_tokens / self.seconds if self.seconds else 0.0
-
-
-class SamplingBackend(Protocol):
-    """What stages need from a sampler; another engine (e.g. vLLM) can be plugged in by implementing it."""
-
-    def sample(
-        self, prompts: Sequence[str], n: int, config: SamplingConfig, progress: bool | str = True
-    ) -> list[list[Completion]]: ...
 
 
 @dataclass
