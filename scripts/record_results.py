@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 
 from puzzleloop.data import TUTORIAL_NAMES, DataError, named_set
 from puzzleloop.files import read_jsonl_objects, write_json_atomic, write_text_atomic
-from puzzleloop.inspect import RunFolder, RunFolderError, corpus_stats, heldout_index, open_run, pass_keys
+from puzzleloop.inspection import RunFolder, RunFolderError, corpus_stats, heldout_index, open_run, pass_keys
 from puzzleloop.provenance import git_sha, package_versions
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_hash, parse_module, rename_function
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import needs_p3
 from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, rename_function
-from puzzleloop.select import training_text
+from puzzleloop.selection import training_text
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "record_results.py"
 

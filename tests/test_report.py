@@ -18,9 +18,9 @@ import pytest
 
 from puzzleloop.corpus import Corpus
 from puzzleloop.files import write_jsonl_atomic
-from puzzleloop.inspect import RunFolderError
+from puzzleloop.inspection import RunFolderError
 from puzzleloop.report import REPORT_FILE, add_report_arguments, build_report, run_report
-from test_inspect import build_run_folder
+from test_inspection import build_run_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 PLOTS = ("pass-at-k", "growth", "solve-rates", "answer-types", "funnel")

@@ -82,7 +82,7 @@ def _run_selfplay(args: argparse.Namespace) -> int:
 # Commands whose module defines both its arguments (`add_<name>_arguments`) and its handler (`run_<name>`).
 _DELEGATED = {
     "verify": ("puzzleloop.verify", "judge (sat, sol) pairs from a JSONL file in the sandbox"),
-    "corpus": ("puzzleloop.inspect", "inspect a run's verified corpus: stats, list, show, export"),
+    "corpus": ("puzzleloop.inspection", "inspect a run's verified corpus: stats, list, show, export"),
     "report": ("puzzleloop.report", "write RUN/report.html: plots and a browsable table of verified puzzles"),
 }
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from puzzleloop.data import DataError
     from puzzleloop.evaluate import EvalError
     from puzzleloop.files import DamagedFileError
-    from puzzleloop.inspect import RunFolderError
+    from puzzleloop.inspection import RunFolderError
     from puzzleloop.models import ModelError
     from puzzleloop.puzzles import PuzzleError
     from puzzleloop.verify import VerifyError

@@ -17,7 +17,7 @@ import yaml
 from sandbox.api import DEFAULT_TIMEOUT
 
 from puzzleloop.models import DEFAULT_MODEL
-from puzzleloop.select import SelectionConfig
+from puzzleloop.selection import SelectionConfig
 from puzzleloop.train import TrainConfig
 
 

@@ -25,7 +25,7 @@ from pygments.lexers import PythonLexer
 from puzzleloop.arguments import positive_int
 from puzzleloop.corpus import PuzzleRow, SolutionRow
 from puzzleloop.files import write_text_atomic
-from puzzleloop.inspect import RunFolder, corpus_stats, heldout_index, open_run, pass_keys, puzzle_summary
+from puzzleloop.inspection import RunFolder, corpus_stats, heldout_index, open_run, pass_keys, puzzle_summary
 
 REPORT_FILE = "report.html"
 SOLUTIONS_SHOWN = 3

@@ -44,7 +44,7 @@ from puzzleloop.prompts import (
 )
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig
-from puzzleloop.select import select_training_set
+from puzzleloop.selection import select_training_set
 from puzzleloop.train import train
 
 CONFIG_FILE = "config.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from puzzleloop.corpus import Attempt, Corpus, PuzzleRecord
-from puzzleloop.select import SelectionConfig, select_training_set, training_text
+from puzzleloop.selection import SelectionConfig, select_training_set, training_text
 
 SAT = 'def sat(x: int, a=7):\n    """Find x."""\n    return x == a\n'
 

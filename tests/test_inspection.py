@@ -20,7 +20,7 @@ from puzzleloop.corpus import Attempt, Corpus, PuzzleRecord
 from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.files import write_json_atomic, write_jsonl_atomic
 from puzzleloop.filters import FilterResult
-from puzzleloop.inspect import (
+from puzzleloop.inspection import (
     PuzzleQuery,
     RunFolderError,
     add_corpus_arguments,
