@@ -1,6 +1,7 @@
 """End-to-end held-out evaluation on a tiny random model, judged by the real sandbox."""
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_cli_eval_writes_results_and_samples(tiny_model_dir, tmp_path, capsys):
     assert "pass@3" not in results
     assert sum(results["status_counts"].values()) == 6
     assert results["settings"]["model"] == str(tiny_model_dir) and results["provenance"]["versions"]["torch"]
-    assert {s["status"] for s in samples} <= set(results["status_counts"])
+    assert Counter(s["status"] for s in samples) == {k: v for k, v in results["status_counts"].items() if v}
     assert all(s["puzzle"].endswith(":0") for s in samples)
     assert "pass@1" in capsys.readouterr().out
 
@@ -57,4 +58,5 @@ def test_eval_of_a_malformed_heldout_file_names_the_problem(tiny_model_dir, tmp_
     bad.write_text('{"name": "x", "sat": "def sat(x):\\n    return True"}\n')
     code = main(["eval", "--model", str(tiny_model_dir), "--heldout", str(bad), "--output-dir", str(tmp_path / "o")])
     assert code == 2
-    assert "x" in capsys.readouterr().err
+    assert "heldout.jsonl:1 (x): field 'sat'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before the folder or the model was touched
