@@ -12,7 +12,9 @@ quickstart: install
 test: install
 	bash scripts/install_browser.sh
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest -q
 
 lint:
 	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .

@@ -40,8 +40,9 @@ def parse_spec(annotation: ast.expr | None, depth: int = 0) -> Spec:
         base_name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", None)
         if base_name in _LISTS:
             return (parse_spec(annotation.slice, depth + 1),)
-    raise ValueError(f"unsupported answer type {_shown(annotation)} "
-                     "(expected int, float, str, bool or List[...] of them)")
+    raise ValueError(
+        f"unsupported answer type {_shown(annotation)} (expected int, float, str, bool or List[...] of them)"
+    )
 
 
 def _shown(annotation: ast.expr | None) -> str:

@@ -21,8 +21,11 @@ from sandbox.restricted import new_namespace, restrict
 
 SAT_NAMES = ("sat", "f")
 SOL_NAMES = ("sol", "g")
-_BUILTIN_EXCEPTIONS = {id(value): name for name, value in vars(builtins).items()
-                       if isinstance(value, type) and issubclass(value, BaseException)}
+_BUILTIN_EXCEPTIONS = {
+    id(value): name
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+}
 
 _TYPE_NAME = vars(type)["__name__"]
 Outcome = tuple[str, str]  # (status, reason)
@@ -136,6 +139,9 @@ def warm_up() -> None:
     """Run one honest check in the warm parent so lazy imports (the parser's NFKC `unicodedata`, regex, random
     and JSON internals) happen before any fork: children cannot open files."""
     sat = compile_sat("def sat(x: List[int]):\n    return x == sorted(x)")
-    status, _, answer = run_sol("import re, random\ndef sol():\n    ｎ = re.findall('[0-9]', '12') + "
-                                "[random.choice('3')]\n    return [int(c) for c in ｎ]", sat.spec)
+    status, _, answer = run_sol(
+        "import re, random\ndef sol():\n    ｎ = re.findall('[0-9]', '12') + "
+        "[random.choice('3')]\n    return [int(c) for c in ｎ]",
+        sat.spec,
+    )
     assert status == "ok" and run_sat(sat, answer) == ("verified", "")

@@ -51,7 +51,11 @@ class Judge:
     def _start(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _BOOT, *_import_roots()],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={}, close_fds=True, cwd="/",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={},
+            close_fds=True,
+            cwd="/",
         )
         assert proc.stdin is not None and proc.stdout is not None
         init = {"workers": self.workers, "limits": self.limits.as_dict(), "seccomp": seccomp_programs()}
@@ -74,8 +78,11 @@ class Judge:
             elif kind == "verdicts":
                 on_rows(message[1])
 
-    def judge(self, pairs: Sequence[tuple[str, str]], progress: Callable[[int], None] | None = None,
-              ) -> list[Verdict]:
+    def judge(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Verdict]:
         """One Verdict per pair, in order; never raises for anything a program does.
 
         Non-string sources are `rejected` here. If the warm parent dies (a judge bug: it runs no program code),
@@ -109,8 +116,13 @@ class Judge:
                 progress(len(todo))
         return [v for v in verdicts if v is not None]
 
-    def _judge_open(self, pairs: Sequence[tuple[str, str]], todo: list[int], verdicts: list[Verdict | None],
-                    progress: Callable[[int], None] | None) -> None:
+    def _judge_open(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        todo: list[int],
+        verdicts: list[Verdict | None],
+        progress: Callable[[int], None] | None,
+    ) -> None:
         def on_rows(rows: list[tuple[int, str, str, float]]) -> None:
             for index, status, reason, seconds in rows:
                 verdicts[todo[index]] = Verdict(status, reason, seconds)
@@ -139,8 +151,9 @@ class Judge:
     def __enter__(self) -> Judge:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def __del__(self) -> None:

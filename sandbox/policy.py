@@ -19,11 +19,31 @@ from sandbox.modules import ALLOWED_IMPORTS
 
 MAX_SOURCE_CHARS = 100_000
 
-FORBIDDEN_NAMES = frozenset({
-    "exec", "compile", "open", "globals", "locals", "vars", "dir", "getattr", "setattr", "delattr", "hasattr",
-    "input", "breakpoint", "help", "memoryview", "exit", "quit", "copyright", "credits", "license",
-    "printed",
-})
+FORBIDDEN_NAMES = frozenset(
+    {
+        "exec",
+        "compile",
+        "open",
+        "globals",
+        "locals",
+        "vars",
+        "dir",
+        "getattr",
+        "setattr",
+        "delattr",
+        "hasattr",
+        "input",
+        "breakpoint",
+        "help",
+        "memoryview",
+        "exit",
+        "quit",
+        "copyright",
+        "credits",
+        "license",
+        "printed",
+    }
+)
 
 # Dunder methods a class may define: construction, comparison, printing, containers and operator overloading,
 # which honest code uses for heaps, keys, vectors and grids. A program's objects never reach sat (the answer
@@ -31,15 +51,58 @@ FORBIDDEN_NAMES = frozenset({
 # treats the object stays forbidden: __del__ (finalizers), __getattr__/__getattribute__/__setattr__,
 # __init_subclass__, __class_getitem__, descriptors (__get__/__set__/__set_name__), __reduce__ and the copy and
 # pickle hooks, __format__, __new__, __prepare__.
-_OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift",
-              "and", "xor", "or")
-ALLOWED_METHODS = frozenset({
-    "__init__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__repr__", "__str__",
-    "__len__", "__contains__", "__iter__", "__next__", "__reversed__", "__getitem__", "__setitem__", "__delitem__",
-    "__bool__", "__call__", "__index__", "__int__", "__float__", "__neg__", "__pos__", "__abs__", "__invert__",
-    "__enter__", "__exit__",
-    *(f"__{op}__" for op in _OPERATORS), *(f"__r{op}__" for op in _OPERATORS), *(f"__i{op}__" for op in _OPERATORS),
-})
+_OPERATORS = (
+    "add",
+    "sub",
+    "mul",
+    "matmul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "divmod",
+    "pow",
+    "lshift",
+    "rshift",
+    "and",
+    "xor",
+    "or",
+)
+ALLOWED_METHODS = frozenset(
+    {
+        "__init__",
+        "__eq__",
+        "__ne__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__hash__",
+        "__repr__",
+        "__str__",
+        "__len__",
+        "__contains__",
+        "__iter__",
+        "__next__",
+        "__reversed__",
+        "__getitem__",
+        "__setitem__",
+        "__delitem__",
+        "__bool__",
+        "__call__",
+        "__index__",
+        "__int__",
+        "__float__",
+        "__neg__",
+        "__pos__",
+        "__abs__",
+        "__invert__",
+        "__enter__",
+        "__exit__",
+        *(f"__{op}__" for op in _OPERATORS),
+        *(f"__r{op}__" for op in _OPERATORS),
+        *(f"__i{op}__" for op in _OPERATORS),
+    }
+)
 
 INSPECT_PREFIXES = ("f_", "tb_", "gi_", "cr_", "ag_", "co_")
 FORBIDDEN_ATTRS = frozenset({"format_map", "mro", "with_traceback"})
@@ -48,8 +111,13 @@ FORBIDDEN_ATTRS = frozenset({"format_map", "mro", "with_traceback"})
 def is_super_method(node: ast.Attribute) -> bool:
     """`super().__init__` and the like: a read of an allowed method through a call of `super`."""
     value = node.value
-    return (node.attr in ALLOWED_METHODS and isinstance(node.ctx, ast.Load) and isinstance(value, ast.Call)
-            and isinstance(value.func, ast.Name) and value.func.id == "super")
+    return (
+        node.attr in ALLOWED_METHODS
+        and isinstance(node.ctx, ast.Load)
+        and isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id == "super"
+    )
 
 
 class PolicyError(Exception):
@@ -182,9 +250,13 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if (isinstance(func, ast.Attribute) and func.attr == "format"
-                and isinstance(func.value, ast.Constant) and isinstance(func.value.value, str)
-                and (why := format_walk(func.value.value))):
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "format"
+            and isinstance(func.value, ast.Constant)
+            and isinstance(func.value.value, str)
+            and (why := format_walk(func.value.value))
+        ):
             self.fail(node, why)
         self.generic_visit(node)
 

@@ -102,8 +102,9 @@ class Pool:
         pid = self.jail.fork()
         if pid == 0:
             os.close(read_end)
-            run_child(self.jail, write_end, self.memory_mb, max(0.0, deadline - time.monotonic()),
-                      self.max_reason, work)
+            run_child(
+                self.jail, write_end, self.memory_mb, max(0.0, deadline - time.monotonic()), self.max_reason, work
+            )
         os.close(write_end)
         self.children[read_end] = Child(pid, read_end, stage, index, deadline, seconds)
 
@@ -145,8 +146,9 @@ class Pool:
         try:
             status, reason, warnings, answer = parse_reply(bytes(child.buffer), STAGE_STATUSES[child.stage])
         except ValueError as exc:
-            rows.append((child.index, "error", f"unreadable reply from the program's process: {exc}",
-                         round(seconds, 6)))
+            rows.append(
+                (child.index, "error", f"unreadable reply from the program's process: {exc}", round(seconds, 6))
+            )
             return
         for text in warnings:
             self.warn(text)

@@ -24,7 +24,7 @@ def write_frame(fd: int, obj: Any) -> None:
     payload = marshal.dumps(obj)
     view = memoryview(len(payload).to_bytes(_HEADER_BYTES, "big") + payload)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _read_exact(fd: int, size: int) -> bytes | None:
@@ -54,7 +54,8 @@ def _clean(text: str, limit: int) -> str:
 def format_reply(status: str, reason: str, warnings: list[str], answer: str, max_reason: int) -> bytes:
     """A child's one reply line (answer is JSON with ASCII escapes, so it holds no tab or newline)."""
     return f"{status}\t{_clean(reason, max_reason)}\t{_clean('; '.join(warnings), 1000)}\t{answer}\n".encode(
-        "utf-8", "replace")
+        "utf-8", "replace"
+    )
 
 
 def parse_reply(data: bytes, statuses: tuple[str, ...]) -> tuple[str, str, list[str], str]:

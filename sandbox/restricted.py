@@ -74,8 +74,7 @@ class TunedPolicy(RestrictingNodeTransformer):
         if not is_super_method(node):
             return super().visit_Attribute(node)
         node = self.node_contents_visit(node)  # the stock policy refuses every `_` name; guarded_getattr checks
-        call = ast.Call(func=ast.Name("_getattr_", ast.Load()), args=[node.value, ast.Constant(node.attr)],
-                        keywords=[])
+        call = ast.Call(func=ast.Name("_getattr_", ast.Load()), args=[node.value, ast.Constant(node.attr)], keywords=[])
         copy_locations(call, node)
         return call
 
@@ -91,14 +90,66 @@ class TunedPolicy(RestrictingNodeTransformer):
 # Node types RestrictingNodeTransformer only checks and never rewrites (their names are checked by layer 1,
 # which is stricter than RestrictedPython's own name rule as tuned here). A tree made of these alone compiles to
 # the same code with or without the transformer, so it skips the slowest step; tests assert the equivalence.
-_UNTOUCHED = frozenset({
-    ast.Module, ast.Expression, ast.FunctionDef, ast.arguments, ast.arg, ast.Return, ast.Constant, ast.Name,
-    ast.Assign, ast.Load, ast.Store, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.If, ast.While,
-    ast.Pass, ast.Break, ast.Continue, ast.Expr, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Lambda, ast.keyword,
-    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitOr,
-    ast.BitXor, ast.BitAnd, ast.UAdd, ast.USub, ast.Not, ast.Invert, ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Lt,
-    ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
-})
+_UNTOUCHED = frozenset(
+    {
+        ast.Module,
+        ast.Expression,
+        ast.FunctionDef,
+        ast.arguments,
+        ast.arg,
+        ast.Return,
+        ast.Constant,
+        ast.Name,
+        ast.Assign,
+        ast.Load,
+        ast.Store,
+        ast.BinOp,
+        ast.UnaryOp,
+        ast.BoolOp,
+        ast.Compare,
+        ast.IfExp,
+        ast.If,
+        ast.While,
+        ast.Pass,
+        ast.Break,
+        ast.Continue,
+        ast.Expr,
+        ast.List,
+        ast.Tuple,
+        ast.Set,
+        ast.Dict,
+        ast.Lambda,
+        ast.keyword,
+        ast.Add,
+        ast.Sub,
+        ast.Mult,
+        ast.Div,
+        ast.FloorDiv,
+        ast.Mod,
+        ast.Pow,
+        ast.LShift,
+        ast.RShift,
+        ast.BitOr,
+        ast.BitXor,
+        ast.BitAnd,
+        ast.UAdd,
+        ast.USub,
+        ast.Not,
+        ast.Invert,
+        ast.And,
+        ast.Or,
+        ast.Eq,
+        ast.NotEq,
+        ast.Lt,
+        ast.LtE,
+        ast.Gt,
+        ast.GtE,
+        ast.Is,
+        ast.IsNot,
+        ast.In,
+        ast.NotIn,
+    }
+)
 
 
 def _untouched(tree: ast.AST) -> bool:
@@ -177,8 +228,16 @@ def guarded_getattr(obj: object, name: str, *default: object) -> Any:
     return value
 
 
-_WRITABLE_TYPES = (list, dict, set, bytearray, collections.deque, collections.Counter, collections.OrderedDict,
-                   collections.defaultdict)
+_WRITABLE_TYPES = (
+    list,
+    dict,
+    set,
+    bytearray,
+    collections.deque,
+    collections.Counter,
+    collections.OrderedDict,
+    collections.defaultdict,
+)
 
 
 def guarded_write(obj: Any) -> Any:
@@ -191,8 +250,9 @@ def guarded_write(obj: Any) -> Any:
     raise TypeError(f"the sandbox does not allow modifying objects of type {type(obj).__name__}")
 
 
-def guarded_import(name: str, globals: dict[str, Any] | None = None, locals: object = None,
-                   fromlist: object = (), level: int = 0) -> Any:
+def guarded_import(
+    name: str, globals: dict[str, Any] | None = None, locals: object = None, fromlist: object = (), level: int = 0
+) -> Any:
     """`import x` / `from x import y`: allowlisted modules only, as proxies; `random` is per namespace."""
     if level or name not in ALLOWED_IMPORTS:
         raise ImportError(f"import of {name!r} is not allowed")
@@ -232,28 +292,113 @@ class _DiscardPrints:
 
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
-    ">>=": operator.irshift, "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand, "@=": operator.imatmul,
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "&=": operator.iand,
+    "@=": operator.imatmul,
 }
 
 _SAFE_BUILTIN_NAMES = (
-    "abs", "all", "any", "ascii", "bin", "bool", "bytearray", "bytes", "callable", "chr", "classmethod", "complex",
-    "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash", "hex", "id", "int",
-    "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next", "object", "oct", "ord", "pow",
-    "property", "range", "repr", "reversed", "round", "set", "slice", "sorted", "staticmethod", "str", "sum",
-    "super", "tuple", "zip", "None", "True", "False", "Ellipsis", "NotImplemented",
-    "ArithmeticError", "AssertionError", "AttributeError", "Exception", "IndexError", "KeyError", "LookupError",
-    "NameError", "NotImplementedError", "OverflowError", "RecursionError", "RuntimeError", "StopIteration",
-    "TypeError", "UnboundLocalError", "ValueError", "ZeroDivisionError", "UnicodeError", "MemoryError",
-    "SyntaxError", "FloatingPointError", "UnicodeDecodeError", "UnicodeEncodeError",
+    "abs",
+    "all",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "complex",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "hash",
+    "hex",
+    "id",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "ord",
+    "pow",
+    "property",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "zip",
+    "None",
+    "True",
+    "False",
+    "Ellipsis",
+    "NotImplemented",
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "Exception",
+    "IndexError",
+    "KeyError",
+    "LookupError",
+    "NameError",
+    "NotImplementedError",
+    "OverflowError",
+    "RecursionError",
+    "RuntimeError",
+    "StopIteration",
+    "TypeError",
+    "UnboundLocalError",
+    "ValueError",
+    "ZeroDivisionError",
+    "UnicodeError",
+    "MemoryError",
+    "SyntaxError",
+    "FloatingPointError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
 )
 
 
 def _builtins() -> dict[str, Any]:
     table = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
-    table.update({"__build_class__": builtins.__build_class__, "__import__": guarded_import,
-                  "type": _one_arg_type, "eval": restricted_eval})
+    table.update(
+        {
+            "__build_class__": builtins.__build_class__,
+            "__import__": guarded_import,
+            "type": _one_arg_type,
+            "eval": restricted_eval,
+        }
+    )
     return table
 
 

@@ -21,11 +21,10 @@ Work = Callable[[], tuple[str, str, str]]  # -> (status, reason, answer JSON or 
 def _write_all(data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(REPLY_FD, view):]
+        view = view[os.write(REPLY_FD, view) :]
 
 
-def run_child(jail: Jail, reply_fd: int, memory_mb: int, cpu_seconds: float, max_reason: int,
-              work: Work) -> NoReturn:
+def run_child(jail: Jail, reply_fd: int, memory_mb: int, cpu_seconds: float, max_reason: int, work: Work) -> NoReturn:
     """Run in the forked child only."""
     code = JAIL_FAILED
     try:

@@ -46,8 +46,12 @@ def bench_generate(sampler: Sampler, prompts: list[str], n: int, config: Samplin
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
         with torch.inference_mode():
             out = model.generate(
-                **inputs, do_sample=True, temperature=config.temperature, top_p=config.top_p,
-                max_new_tokens=config.max_new_tokens, num_return_sequences=n,
+                **inputs,
+                do_sample=True,
+                temperature=config.temperature,
+                top_p=config.top_p,
+                max_new_tokens=config.max_new_tokens,
+                num_return_sequences=n,
                 pad_token_id=tokenizer.pad_token_id,
             )
         generated = out[:, inputs.input_ids.shape[1] :].tolist()
@@ -72,9 +76,11 @@ def main() -> None:
     prompts = five_shot_prompts(args.puzzles)
     config = SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-    print(f"{args.model} on {model.device} ({torch.get_num_threads()} threads): {len(prompts)} puzzles x "
-          f"{args.samples} samples, prompts {min(lengths)}-{max(lengths)} tokens, "
-          f"max_new_tokens {args.max_new_tokens}, temperature {args.temperature}")
+    print(
+        f"{args.model} on {model.device} ({torch.get_num_threads()} threads): {len(prompts)} puzzles x "
+        f"{args.samples} samples, prompts {min(lengths)}-{max(lengths)} tokens, "
+        f"max_new_tokens {args.max_new_tokens}, temperature {args.temperature}"
+    )
 
     if not args.skip_generate:
         base_useful, base_s = bench_generate(sampler, prompts, args.samples, config)
@@ -84,9 +90,11 @@ def main() -> None:
     ours = sampler.stats
     ours_useful = sum(c.num_tokens for row in result for c in row)
     finished = sum(c.finished for row in result for c in row)
-    print(f"sampler:  {ours_useful} useful tokens in {ours.seconds:.1f} s = {ours_useful / ours.seconds:.1f} "
-          f"useful tok/s ({finished}/{len(prompts) * args.samples} finished, prefill {ours.prefill_tokens} tokens, "
-          f"{ours.decode_steps} decode steps)")
+    print(
+        f"sampler:  {ours_useful} useful tokens in {ours.seconds:.1f} s = {ours_useful / ours.seconds:.1f} "
+        f"useful tok/s ({finished}/{len(prompts) * args.samples} finished, prefill {ours.prefill_tokens} tokens, "
+        f"{ours.decode_steps} decode steps)"
+    )
     if not args.skip_generate:
         print(f"speed-up: {(ours_useful / ours.seconds) / (base_useful / base_s):.2f}x")
 

@@ -33,10 +33,17 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bpe.train_from_iterator(_training_text(), vocab_size=512, min_frequency=2, special_tokens=[EOS])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token=EOS)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
         initializer_range=0.2,  # peaked logits: greedy choices are not near-ties that float noise could flip
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=None, pad_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        pad_token_id=None,
     )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)

@@ -46,8 +46,12 @@ def test_duplicates_by_hash_are_skipped(corpus: Corpus) -> None:
 def test_attempts_update_solve_rate_and_replay_inserts_nothing(corpus: Corpus) -> None:
     corpus.add_puzzles([record("a"), record("b")])
     a, b = corpus.puzzles()
-    batch = [Attempt("def sol():\n    return 3\n", "verified"), Attempt("def sol():\n    return 4\n", "wrong"),
-             Attempt("def sol():\n    while True: pass\n", "timeout"), Attempt("def sol(): return 5", "verified")]
+    batch = [
+        Attempt("def sol():\n    return 3\n", "verified"),
+        Attempt("def sol():\n    return 4\n", "wrong"),
+        Attempt("def sol():\n    while True: pass\n", "timeout"),
+        Attempt("def sol(): return 5", "verified"),
+    ]
     assert corpus.record_attempts(a.id, 0, batch) == 4
     assert corpus.record_attempts(a.id, 0, batch) == 0  # replay after a crash
     a = corpus.puzzle(a.id)

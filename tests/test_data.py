@@ -28,8 +28,14 @@ from puzzleloop.data import (
 
 SHARED_P3 = data.BESIDE_CHECKOUT
 
-ENTRY = {"name": "Tiny:0", "sat": "def sat(x: int, n=3):\n    return x == n", "ans_type": "int",
-         "sol_header": "def sol(n=3):", "sol_bodies": ["    return n"], "module": "tiny.py"}
+ENTRY = {
+    "name": "Tiny:0",
+    "sat": "def sat(x: int, n=3):\n    return x == n",
+    "ans_type": "int",
+    "sol_header": "def sol(n=3):",
+    "sol_bodies": ["    return n"],
+    "module": "tiny.py",
+}
 
 
 def write_p3(folder: Path, puzzles: object, split: object = None) -> Path:
@@ -144,18 +150,21 @@ def test_missing_files_and_folders_are_named(isolated, monkeypatch):
         load_p3()
 
 
-@pytest.mark.parametrize(("puzzles", "problem"), [
-    ('[{"name": "A:0",', r"puzzles.json: malformed JSON at line 1 column 17"),
-    ("{}", r"puzzles.json: expected a non-empty list of puzzle objects, got dict"),
-    ("[]", r"expected a non-empty list"),
-    ([ENTRY, 7], r"puzzles.json: entry 1 must be an object, got int"),
-    ([{k: v for k, v in ENTRY.items() if k != "sat"}], r"entry 0 \(Tiny:0\): missing field 'sat'"),
-    ([dict(ENTRY, sat=5)], r"entry 0 \(Tiny:0\): field 'sat' must be a non-empty str, got int"),
-    ([dict(ENTRY, name="")], r"entry 0: field 'name' must be a non-empty str"),
-    ([dict(ENTRY, sol_bodies=["ok", 3])], r"field 'sol_bodies'\[1\] must be a str, got int"),
-    ([ENTRY, ENTRY], r"puzzle name 'Tiny:0' occurs twice"),
-    ("[" * 100_000, r"malformed JSON"),
-])
+@pytest.mark.parametrize(
+    ("puzzles", "problem"),
+    [
+        ('[{"name": "A:0",', r"puzzles.json: malformed JSON at line 1 column 17"),
+        ("{}", r"puzzles.json: expected a non-empty list of puzzle objects, got dict"),
+        ("[]", r"expected a non-empty list"),
+        ([ENTRY, 7], r"puzzles.json: entry 1 must be an object, got int"),
+        ([{k: v for k, v in ENTRY.items() if k != "sat"}], r"entry 0 \(Tiny:0\): missing field 'sat'"),
+        ([dict(ENTRY, sat=5)], r"entry 0 \(Tiny:0\): field 'sat' must be a non-empty str, got int"),
+        ([dict(ENTRY, name="")], r"entry 0: field 'name' must be a non-empty str"),
+        ([dict(ENTRY, sol_bodies=["ok", 3])], r"field 'sol_bodies'\[1\] must be a str, got int"),
+        ([ENTRY, ENTRY], r"puzzle name 'Tiny:0' occurs twice"),
+        ("[" * 100_000, r"malformed JSON"),
+    ],
+)
 def test_malformed_puzzles_json_names_file_entry_and_field(tmp_path, puzzles, problem):
     folder = write_p3(tmp_path / "p3", puzzles)
     with pytest.raises(DataError, match=problem):
@@ -189,7 +198,11 @@ def test_named_set_on_small_data_and_unknown_name(tmp_path):
 def test_named_sets_on_the_real_data():
     sizes = {name: len(named_set(name)) for name in NAMED_SETS}
     assert sizes == {
-        "p3-test228": 228, "p3-test-all": 1009, "p3-train155": 155, "p3-dev": 188, "p3-train-rest": 326,
+        "p3-test228": 228,
+        "p3-test-all": 1009,
+        "p3-train155": 155,
+        "p3-dev": 188,
+        "p3-train-rest": 326,
         "p3-tutorial": 5,
     }
     dev_classes = {i.name.split(":")[0] for i in named_set("p3-dev")}
@@ -203,8 +216,9 @@ def test_named_sets_on_the_real_data():
     assert {i.name.split(":")[0] for i in named_set("p3-test-all")} == set(split["test"])
     assert all(i.reference_solution for i in named_set("p3-tutorial"))
     study = load_p3()[0]
-    assert study == P3Instance("Study_1:0", study.sat, "str", "def sol():", ("    return ('h' + 'o') * 1000",),
-                               "study.py")
+    assert study == P3Instance(
+        "Study_1:0", study.sat, "str", "def sol():", ("    return ('h' + 'o') * 1000",), "study.py"
+    )
     assert study.reference_solution == "def sol():\n    return ('h' + 'o') * 1000"
 
 
@@ -212,8 +226,9 @@ def test_puzzle_file_json_list_and_jsonl(tmp_path):
     listed = tmp_path / "heldout.json"
     listed.write_text(json.dumps([{"name": "mine/1", "sat": "def f(s: str, n=2):\n    return len(s) == n"}]))
     [instance] = load_puzzle_file(listed)
-    assert instance == P3Instance("mine/1", "def f(s: str, n=2):\n    return len(s) == n", "str",
-                                  "def sol(n=2):", (), "heldout.json")
+    assert instance == P3Instance(
+        "mine/1", "def f(s: str, n=2):\n    return len(s) == n", "str", "def sol(n=2):", (), "heldout.json"
+    )
     assert instance.reference_solution is None
     lines = tmp_path / "heldout.jsonl"
     lines.write_text(json.dumps(ENTRY) + "\n\n" + json.dumps(dict(ENTRY, name="Tiny:1")) + "\n")
@@ -221,18 +236,25 @@ def test_puzzle_file_json_list_and_jsonl(tmp_path):
     assert load_heldout(str(lines))[0].reference_solution == "def sol(n=3):\n    return n"
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("", r"heldout.jsonl: the file is empty"),
-    ('{"name": "a", "sat": "def f(x: int): return x"}\n{"name": ', r"heldout.jsonl:2: malformed JSON at line 1"),
-    ('7\n', r"heldout.jsonl:1: expected a JSON object, got int"),
-    ('[1, 2]\n', r"heldout.jsonl: entry 0 must be an object, got int"),
-    ('{"sat": "def f(x: int): return x"}', r"heldout.jsonl:1: missing field 'name'"),
-    ('{"name": "a", "sat": "def f(x): return x"}',
-     r"heldout.jsonl:1 \(a\): field 'sat': a: function 'f': answer parameter 'x' has no type"),
-    ('{"name": "a", "sat": "def f(x: int): return x", "ans_type": "str"}',
-     r"field 'ans_type' is 'str' but the sat annotates 'int'"),
-    ('{"name": "a", "sat": "def f(x: int): return x"}\n' * 2, r"puzzle name 'a' occurs twice"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", r"heldout.jsonl: the file is empty"),
+        ('{"name": "a", "sat": "def f(x: int): return x"}\n{"name": ', r"heldout.jsonl:2: malformed JSON at line 1"),
+        ("7\n", r"heldout.jsonl:1: expected a JSON object, got int"),
+        ("[1, 2]\n", r"heldout.jsonl: entry 0 must be an object, got int"),
+        ('{"sat": "def f(x: int): return x"}', r"heldout.jsonl:1: missing field 'name'"),
+        (
+            '{"name": "a", "sat": "def f(x): return x"}',
+            r"heldout.jsonl:1 \(a\): field 'sat': a: function 'f': answer parameter 'x' has no type",
+        ),
+        (
+            '{"name": "a", "sat": "def f(x: int): return x", "ans_type": "str"}',
+            r"field 'ans_type' is 'str' but the sat annotates 'int'",
+        ),
+        ('{"name": "a", "sat": "def f(x: int): return x"}\n' * 2, r"puzzle name 'a' occurs twice"),
+    ],
+)
 def test_puzzle_file_errors(tmp_path, text, problem):
     path = tmp_path / "heldout.jsonl"
     path.write_text(text)
@@ -273,18 +295,26 @@ def test_seed_puzzles_load_with_answer_types(tmp_path, monkeypatch):
     assert load_seed_puzzles() == seeds
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    (("- name: square", "- name: hello"), r"seed name 'hello' occurs twice"),
-    (("    def sol(n=49):", "    def sol(n=48):"), r"entry 0 \(square\), field 'sol': its parameters must repeat"),
-    (("    def sol(n=49):", "    def sol(m=49):"), r"must repeat the sat's extra parameters .*def sol\(n=49\):"),
-    (("    def sol(n=49):", "    def g(n=49):"), r"must be named 'sat' and 'sol', not 'sat' and 'g'"),
-    (("def sat(x: int, n=49)", "def sat(x, n=49)"), r"entry 0 \(square\), field 'sat': .*has no type annot"),
-    (("  sol: |\n    def sol():", "  sol: |\n    x = 1\n    def sol():"), r"entry 1 \(hello\), field 'sol': top"),
-    (("- name: hello", "- name: hello\n  notes: hi"), r"entry 1: unknown field 'notes' \(allowed: name, sat, sol\)"),
-    (("- name: hello", "- name: 5"), r"entry 1: field 'name' must be a non-empty str, got int"),
-    (("- name: square", "- name: square\n    bad: [indent"),
-     r"seeds.yaml: malformed YAML at line 3 column 8: mapping values are not allowed here$"),
-])
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (("- name: square", "- name: hello"), r"seed name 'hello' occurs twice"),
+        (("    def sol(n=49):", "    def sol(n=48):"), r"entry 0 \(square\), field 'sol': its parameters must repeat"),
+        (("    def sol(n=49):", "    def sol(m=49):"), r"must repeat the sat's extra parameters .*def sol\(n=49\):"),
+        (("    def sol(n=49):", "    def g(n=49):"), r"must be named 'sat' and 'sol', not 'sat' and 'g'"),
+        (("def sat(x: int, n=49)", "def sat(x, n=49)"), r"entry 0 \(square\), field 'sat': .*has no type annot"),
+        (("  sol: |\n    def sol():", "  sol: |\n    x = 1\n    def sol():"), r"entry 1 \(hello\), field 'sol': top"),
+        (
+            ("- name: hello", "- name: hello\n  notes: hi"),
+            r"entry 1: unknown field 'notes' \(allowed: name, sat, sol\)",
+        ),
+        (("- name: hello", "- name: 5"), r"entry 1: field 'name' must be a non-empty str, got int"),
+        (
+            ("- name: square", "- name: square\n    bad: [indent"),
+            r"seeds.yaml: malformed YAML at line 3 column 8: mapping values are not allowed here$",
+        ),
+    ],
+)
 def test_seed_puzzle_errors_name_file_entry_and_field(tmp_path, change, problem):
     path = tmp_path / "seeds.yaml"
     path.write_text(SEEDS.replace(*change))
@@ -294,8 +324,14 @@ def test_seed_puzzle_errors_name_file_entry_and_field(tmp_path, change, problem)
 
 def test_duplicate_seed_puzzle_up_to_names_is_refused(tmp_path):
     path = tmp_path / "seeds.yaml"
-    path.write_text(SEEDS + SEEDS.split("- name: hello")[0].replace("square", "square2").replace("x *", "y *")
-                    .replace("x ==", "y ==").replace("(x:", "(y:"))
+    path.write_text(
+        SEEDS
+        + SEEDS.split("- name: hello")[0]
+        .replace("square", "square2")
+        .replace("x *", "y *")
+        .replace("x ==", "y ==")
+        .replace("(x:", "(y:")
+    )
     with pytest.raises(DataError, match=r"seed 'square2' is the same puzzle as 'square'"):
         load_seed_puzzles(path)
 

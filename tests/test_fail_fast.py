@@ -38,6 +38,7 @@ def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 
 # -- stored lines: only a torn last line is a crash artefact -------------------------------------------------
 
+
 def test_a_torn_last_line_is_dropped_and_a_damaged_middle_line_refused(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3')
@@ -54,8 +55,24 @@ def test_eval_refuses_a_damaged_samples_file_and_leaves_it(tmp_path: Path) -> No
     config = EvalConfig(model=NOT_A_MODEL, heldout=str(heldout), n=2)
     out = tmp_path / "eval"
     out.mkdir()
-    (out / "settings.json").write_text(json.dumps({k: getattr(config, k) for k in (
-        "model", "heldout", "n", "temperature", "top_p", "max_new_tokens", "seed", "timeout", "memory_mb")}))
+    (out / "settings.json").write_text(
+        json.dumps(
+            {
+                k: getattr(config, k)
+                for k in (
+                    "model",
+                    "heldout",
+                    "n",
+                    "temperature",
+                    "top_p",
+                    "max_new_tokens",
+                    "seed",
+                    "timeout",
+                    "memory_mb",
+                )
+            }
+        )
+    )
     row = {"puzzle": "Four:0", "sample": 0, "completion": "x", "status": "wrong", "tokens": 1}
     damaged = json.dumps(row) + "\n{not json\n" + json.dumps(row | {"sample": 1}) + "\n"
     (out / "samples.jsonl").write_text(damaged)
@@ -77,20 +94,27 @@ def test_propose_refuses_a_damaged_proposals_file_before_loading_a_model(tmp_pat
 
 # -- settings: refused in one line, before any model loads ----------------------------------------------------
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--n", "0"], "n must be >= 1, got 0"),
-    (["--temperature", "-1"], "temperature must be >= 0, got -1.0"),
-    (["--top-p", "2"], "top_p must be in (0, 1], got 2.0"),
-    (["--batch-size", "0"], "batch_size must be >= 1, got 0"),
-    (["--timeout", "-1"], "timeout must be > 0, got -1.0"),
-    (["--memory-mb", "10"], "memory_mb must be >= 64, got 10"),
-    (["--heldout", "missing.json"], "'missing.json' is neither a named set"),
-])
-def test_eval_settings_fail_before_the_model(capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: list[str],
-                                             message: str) -> None:
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--n", "0"], "n must be >= 1, got 0"),
+        (["--temperature", "-1"], "temperature must be >= 0, got -1.0"),
+        (["--top-p", "2"], "top_p must be in (0, 1], got 2.0"),
+        (["--batch-size", "0"], "batch_size must be >= 1, got 0"),
+        (["--timeout", "-1"], "timeout must be > 0, got -1.0"),
+        (["--memory-mb", "10"], "memory_mb must be >= 64, got 10"),
+        (["--heldout", "missing.json"], "'missing.json' is neither a named set"),
+    ],
+)
+def test_eval_settings_fail_before_the_model(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: list[str], message: str
+) -> None:
     out = tmp_path / "eval"
-    err = _error_line(capsys, ["eval", "--model", NOT_A_MODEL, "--heldout", str(_heldout_file(tmp_path)),
-                               "--output-dir", str(out), *flags])
+    err = _error_line(
+        capsys,
+        ["eval", "--model", NOT_A_MODEL, "--heldout", str(_heldout_file(tmp_path)), "--output-dir", str(out), *flags],
+    )
     assert message in err
     assert not (out / "settings.json").exists()  # a refused command records nothing in the folder
 
@@ -102,19 +126,34 @@ def test_a_wrong_heldout_does_not_poison_the_folder(tmp_path: Path) -> None:
     assert not (out / "settings.json").exists()
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("solve.attempts=0", "solve: attempts must be >= 1, got 0"),
-    ("eval.n=0", "eval: n must be >= 1, got 0"),
-    ("timeout=-1", "timeout must be > 0, got -1.0"),
-    ("workers=0", "workers must be >= 1, got 0"),
-    ("propose.top_p=0", "propose: top_p must be in (0, 1], got 0"),
-    ("eval.heldout=missing.json", "'missing.json' is neither a named set"),
-])
-def test_run_settings_fail_before_the_model(capsys: pytest.CaptureFixture[str], tmp_path: Path, override: str,
-                                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("solve.attempts=0", "solve: attempts must be >= 1, got 0"),
+        ("eval.n=0", "eval: n must be >= 1, got 0"),
+        ("timeout=-1", "timeout must be > 0, got -1.0"),
+        ("workers=0", "workers must be >= 1, got 0"),
+        ("propose.top_p=0", "propose: top_p must be in (0, 1], got 0"),
+        ("eval.heldout=missing.json", "'missing.json' is neither a named set"),
+    ],
+)
+def test_run_settings_fail_before_the_model(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, override: str, message: str
+) -> None:
     preset = Path(__file__).parents[1] / "configs" / "cpu-quick.yaml"
-    err = _error_line(capsys, ["run", str(preset), "--output-dir", str(tmp_path / "run"),
-                               "--set", f"model_name_or_path={NOT_A_MODEL}", "--set", override])
+    err = _error_line(
+        capsys,
+        [
+            "run",
+            str(preset),
+            "--output-dir",
+            str(tmp_path / "run"),
+            "--set",
+            f"model_name_or_path={NOT_A_MODEL}",
+            "--set",
+            override,
+        ],
+    )
     assert message in err
 
 
@@ -139,22 +178,25 @@ def test_resume_refuses_an_emptied_corpus(tmp_path: Path) -> None:
 
 # -- errors, not tracebacks ------------------------------------------------------------------------------------
 
+
 def test_run_given_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "a folder, not a config file" in _error_line(capsys, ["run", str(tmp_path)])
     with pytest.raises(ConfigError):
         load_config(tmp_path)
 
 
-def test_verify_refuses_bad_paths_and_limits_before_judging(capsys: pytest.CaptureFixture[str],
-                                                            tmp_path: Path) -> None:
+def test_verify_refuses_bad_paths_and_limits_before_judging(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(json.dumps({"id": 1, "sat": SAT, "sol": "def sol():\n    return 4"}) + "\n")
-    assert "no such pairs file" in _error_line(capsys, ["verify", str(tmp_path / "nope.jsonl"), "--out",
-                                                        str(tmp_path / "v.jsonl")])
-    assert "a folder; --out names the verdicts file" in _error_line(capsys, ["verify", str(pairs), "--out",
-                                                                             str(tmp_path)])
-    assert "memory_mb must be >= 64" in _error_line(capsys, ["verify", str(pairs), "--out", str(tmp_path / "v.jsonl"),
-                                                             "--memory-mb", "10"])
+    assert "no such pairs file" in _error_line(
+        capsys, ["verify", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "v.jsonl")]
+    )
+    assert "a folder; --out names the verdicts file" in _error_line(
+        capsys, ["verify", str(pairs), "--out", str(tmp_path)]
+    )
+    assert "memory_mb must be >= 64" in _error_line(
+        capsys, ["verify", str(pairs), "--out", str(tmp_path / "v.jsonl"), "--memory-mb", "10"]
+    )
     with pytest.raises(SystemExit) as exited:  # argparse: usage line and error line, exit status 2
         main(["verify", str(pairs), "--out", str(tmp_path / "v.jsonl"), "--workers", "0"])
     assert exited.value.code == 2 and "--workers: must be >= 1, got 0" in capsys.readouterr().err
@@ -200,7 +242,8 @@ def test_a_damaged_corpus_is_refused_when_opened(tmp_path: Path) -> None:
 def test_corpus_output_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     run = _small_run(tmp_path / "run")
     command = [sys.executable, "-m", "puzzleloop", "corpus", "list", str(run)]
-    listing = subprocess.run(f"{' '.join(command)} | head -n 1", shell=True, capture_output=True, text=True,
-                             timeout=120)
+    listing = subprocess.run(
+        f"{' '.join(command)} | head -n 1", shell=True, capture_output=True, text=True, timeout=120
+    )
     assert listing.stdout.count("\n") == 1
     assert "Traceback" not in listing.stderr and "BrokenPipe" not in listing.stderr, listing.stderr

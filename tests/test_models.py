@@ -70,9 +70,7 @@ def test_embedded_default_converts_once_and_samples(tmp_path: Path, monkeypatch:
     folder = default_model_dir()
     assert folder == tmp_path / "models" / DEFAULT_MODEL
     assert (folder / "model.safetensors").stat().st_size > 500_000_000  # fp32, 134.5M parameters
-    assert default_model_dir() == folder and [p.name for p in tmp_path.joinpath("models").iterdir()] == [
-        DEFAULT_MODEL
-    ]
+    assert default_model_dir() == folder and [p.name for p in tmp_path.joinpath("models").iterdir()] == [DEFAULT_MODEL]
     model, tokenizer = load_model(DEFAULT_MODEL, device="cpu")
     assert sum(p.numel() for p in model.parameters()) == pytest.approx(134.5e6, rel=0.01)
     prompt = (

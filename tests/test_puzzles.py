@@ -37,24 +37,32 @@ def test_parse_reads_name_answer_type_and_params():
     p = parse_puzzle(WITH_PARAMS, "demo:0")
     assert (p.name, p.func_name, p.answer_name, p.answer_type) == ("demo:0", "sat", "li", "List[int]")
     assert p.params == (
-        Param("n", None, "7"), Param("word", None, "'a b'"), Param("weights", None, "[1.5, -2]"),
-        Param("neg", None, "-3"), Param("d", None, "{'k': (1, 2)}"),
+        Param("n", None, "7"),
+        Param("word", None, "'a b'"),
+        Param("weights", None, "[1.5, -2]"),
+        Param("neg", None, "-3"),
+        Param("d", None, "{'k': (1, 2)}"),
     )
     assert p.source == WITH_PARAMS
 
 
-@pytest.mark.parametrize(("annotation", "expected"), [
-    ("int", "int"), ("bool", "bool"), ("list[str]", "List[str]"), ("typing.List[float]", "List[float]"),
-    ("List[list[List[int]]]", "List[List[List[int]]]"),
-])
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        ("int", "int"),
+        ("bool", "bool"),
+        ("list[str]", "List[str]"),
+        ("typing.List[float]", "List[float]"),
+        ("List[list[List[int]]]", "List[List[List[int]]]"),
+    ],
+)
 def test_answer_types_are_normalised(annotation, expected):
     assert parse_puzzle(f"def f(x: {annotation}):\n    return True").answer_type == expected
 
 
 def test_header_repeats_defaults_and_rename_keeps_body():
     p = parse_puzzle(WITH_PARAMS)
-    assert solution_header(p) == (
-        "def sol(n=7, word='a b', weights=[1.5, -2], neg=-3, d={'k': (1, 2)}):")
+    assert solution_header(p) == ("def sol(n=7, word='a b', weights=[1.5, -2], neg=-3, d={'k': (1, 2)}):")
     assert solution_header(parse_puzzle(SMALL), "g") == "def g():"
     renamed = rename_function("def sat(x: int):\n    return sat is not None and x == 1", "f")
     assert renamed == "def f(x: int):\n    return sat is not None and x == 1"
@@ -63,33 +71,36 @@ def test_header_repeats_defaults_and_rename_keeps_body():
     assert rename_function("# é\r\ndef  sol( ):\x0c\n    return 'é'", "g") == "# é\r\ndef  g( ):\x0c\n    return 'é'"
 
 
-@pytest.mark.parametrize(("source", "problem"), [
-    ("def sat(x: int)\n    return x", "syntax error at line 1"),
-    ("", "no function definition"),
-    ("x = 1", "no function definition (found a top-level Assign"),
-    ("sat = lambda x: x == 1", "no function definition"),
-    ("def a(x: int):\n    return 1\ndef b(x: int):\n    return 2", "2 top-level functions (a, b)"),
-    ("import os\ndef sat(x: int):\n    return x", "top-level Import statement at line 1"),
-    ("def sat(x: int):\n    return x\nprint(1)", "top-level Expr statement at line 3"),
-    ("def sat(x):\n    return x", "answer parameter 'x' has no type annotation"),
-    ("def sat():\n    return True", "has no answer parameter"),
-    ("def sat(x: dict):\n    return x", "answer type 'dict' is not one of"),
-    ("def sat(x: int, n):\n    return x", "parameter 'n' has no default"),
-    ("def sat(x: int=3):\n    return x", "answer parameter 'x' must not have a default"),
-    ("def sat(x: int, n=len('ab')):\n    return x", "default of parameter 'n' is not a literal (Call"),
-    ("def sat(x: int, n=(lambda: 1)()):\n    return x", "default of parameter 'n' is not a literal"),
-    ("def sat(x: int, n=lambda: 1):\n    return x", "default of parameter 'n' is not a literal (Lambda"),
-    ("def sat(x: int, n=1+2):\n    return x", "is not a literal (BinOp"),
-    ("def sat(x: int, n=[1, y]):\n    return x", "is not a literal (List"),
-    ("def sat(x: int, n: print('hi')=1):\n    return x", "annotation of parameter 'n' must be a plain type"),
-    ("def sat(x: int) -> exec('1'):\n    return x", "return annotation must be a plain type"),
-    ("@print\ndef sat(x: int):\n    return x", "has decorators"),
-    ("async def sat(x: int):\n    return x", "'async def sat' is not allowed"),
-    ("def sat(x: int, *rest):\n    return x", "only plain parameters"),
-    ("def sat(x: int, *, k=1):\n    return x", "only plain parameters"),
-    ("def sat(x: int, /):\n    return x", "only plain parameters"),
-    ("def sat(x: int):\n    return x\x00", "syntax error: source code string cannot contain null bytes"),
-])
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("def sat(x: int)\n    return x", "syntax error at line 1"),
+        ("", "no function definition"),
+        ("x = 1", "no function definition (found a top-level Assign"),
+        ("sat = lambda x: x == 1", "no function definition"),
+        ("def a(x: int):\n    return 1\ndef b(x: int):\n    return 2", "2 top-level functions (a, b)"),
+        ("import os\ndef sat(x: int):\n    return x", "top-level Import statement at line 1"),
+        ("def sat(x: int):\n    return x\nprint(1)", "top-level Expr statement at line 3"),
+        ("def sat(x):\n    return x", "answer parameter 'x' has no type annotation"),
+        ("def sat():\n    return True", "has no answer parameter"),
+        ("def sat(x: dict):\n    return x", "answer type 'dict' is not one of"),
+        ("def sat(x: int, n):\n    return x", "parameter 'n' has no default"),
+        ("def sat(x: int=3):\n    return x", "answer parameter 'x' must not have a default"),
+        ("def sat(x: int, n=len('ab')):\n    return x", "default of parameter 'n' is not a literal (Call"),
+        ("def sat(x: int, n=(lambda: 1)()):\n    return x", "default of parameter 'n' is not a literal"),
+        ("def sat(x: int, n=lambda: 1):\n    return x", "default of parameter 'n' is not a literal (Lambda"),
+        ("def sat(x: int, n=1+2):\n    return x", "is not a literal (BinOp"),
+        ("def sat(x: int, n=[1, y]):\n    return x", "is not a literal (List"),
+        ("def sat(x: int, n: print('hi')=1):\n    return x", "annotation of parameter 'n' must be a plain type"),
+        ("def sat(x: int) -> exec('1'):\n    return x", "return annotation must be a plain type"),
+        ("@print\ndef sat(x: int):\n    return x", "has decorators"),
+        ("async def sat(x: int):\n    return x", "'async def sat' is not allowed"),
+        ("def sat(x: int, *rest):\n    return x", "only plain parameters"),
+        ("def sat(x: int, *, k=1):\n    return x", "only plain parameters"),
+        ("def sat(x: int, /):\n    return x", "only plain parameters"),
+        ("def sat(x: int):\n    return x\x00", "syntax error: source code string cannot contain null bytes"),
+    ],
+)
 def test_malformed_sources_name_puzzle_and_problem(source, problem):
     with pytest.raises(PuzzleError) as info:
         parse_puzzle(source, "bad/3")
@@ -105,13 +116,16 @@ def test_non_string_input_is_refused(value):
         canonical_hash(value)
 
 
-@pytest.mark.parametrize("source", [
-    "def sat(x: int):\n    return " + "(" * 5000 + "x" + ")" * 5000,
-    "def sat(x: int):\n    return " + "-" * 20000 + "x",
-    "def sat(x: int):\n    return " + "[" * 150 + "]" * 150,
-    "def sat(x: int):\n    return " + " + ".join(["x"] * 3000),
-    "def sat(x: int):\n    return x == " + "9" * (MAX_SOURCE_CHARS + 1),
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def sat(x: int):\n    return " + "(" * 5000 + "x" + ")" * 5000,
+        "def sat(x: int):\n    return " + "-" * 20000 + "x",
+        "def sat(x: int):\n    return " + "[" * 150 + "]" * 150,
+        "def sat(x: int):\n    return " + " + ".join(["x"] * 3000),
+        "def sat(x: int):\n    return x == " + "9" * (MAX_SOURCE_CHARS + 1),
+    ],
+)
 def test_huge_and_deep_sources_fail_fast_and_cleanly(source):
     start = time.perf_counter()
     with pytest.raises(PuzzleError, match="<puzzle>: "):
@@ -208,6 +222,7 @@ def test_every_p3_sat_parses_with_its_declared_type_and_header():
         p = parse_puzzle(entry["sat"], entry["name"])
         assert p.answer_type == entry["ans_type"], entry["name"]
         assert {param.name for param in p.params} == {
-            a.arg for a in parse_function(entry["sol_header"] + "\n    pass").args.args}, entry["name"]
+            a.arg for a in parse_function(entry["sol_header"] + "\n    pass").args.args
+        }, entry["name"]
         types.add(p.answer_type)
     assert types == ANSWER_TYPES

@@ -81,9 +81,9 @@ def _reference(sampler: Sampler, prompt: str, config: SamplingConfig) -> tuple[C
     """Greedy completion by HF ``generate`` at full length, cut afterwards; also say why it stopped."""
     tok, model = sampler.tokenizer, sampler.model
     ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
-    out = model.generate(
-        **ids, max_new_tokens=config.max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
-    )[0, ids.input_ids.shape[1] :].tolist()
+    out = model.generate(**ids, max_new_tokens=config.max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)[
+        0, ids.input_ids.shape[1] :
+    ].tolist()
     for k in range(1, len(out) + 1):
         if out[k - 1] in sampler.eos_ids:
             return Completion(tok.decode(out[: k - 1], skip_special_tokens=True).rstrip(), k, True), "eos"
@@ -196,9 +196,7 @@ def test_out_of_memory_backs_off_to_a_smaller_batch(sampler: Sampler) -> None:
     assert backed_off == sampler.sample(prompts, 3, config, progress=False)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"temperature": -1.0}, {"top_p": 0.0}, {"max_new_tokens": 0}, {"batch_size": 0}]
-)
+@pytest.mark.parametrize("kwargs", [{"temperature": -1.0}, {"top_p": 0.0}, {"max_new_tokens": 0}, {"batch_size": 0}])
 def test_config_rejects_bad_values(kwargs: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         SamplingConfig(**kwargs)

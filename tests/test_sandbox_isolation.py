@@ -36,13 +36,25 @@ def test_attack_is_neither_verified_nor_crashes_the_judge(attack_verdicts: dict[
 
 def test_attacks_get_the_verdict_their_cause_deserves(attack_verdicts: dict[str, Verdict]) -> None:
     expected = {
-        "unbound_format": "error", "super_format": "error", "metaclass_build": "error",
-        "metaclass_liar": "error", "reduce_setattr_counter": "error", "posonly_bool": "type_error",
-        "posonly_str": "type_error", "kwonly_answer": "rejected", "describe_str_loops": "timeout",
-        "describe_str_raises": "error", "deep_attribute_chain": "rejected", "deep_annotation": "rejected",
-        "deep_string_annotation": "rejected", "sat_deep_attribute_chain": "rejected",
-        "sat_nested_lambdas": "rejected", "answer_too_large": "error", "match_class_dunder": "rejected",
-        "match_capture_dunder": "rejected", "sat_truthy_object": "wrong",
+        "unbound_format": "error",
+        "super_format": "error",
+        "metaclass_build": "error",
+        "metaclass_liar": "error",
+        "reduce_setattr_counter": "error",
+        "posonly_bool": "type_error",
+        "posonly_str": "type_error",
+        "kwonly_answer": "rejected",
+        "describe_str_loops": "timeout",
+        "describe_str_raises": "error",
+        "deep_attribute_chain": "rejected",
+        "deep_annotation": "rejected",
+        "deep_string_annotation": "rejected",
+        "sat_deep_attribute_chain": "rejected",
+        "sat_nested_lambdas": "rejected",
+        "answer_too_large": "error",
+        "match_class_dunder": "rejected",
+        "match_capture_dunder": "rejected",
+        "sat_truthy_object": "wrong",
     }
     assert {name: attack_verdicts[name].status for name in expected} == expected
 
@@ -92,8 +104,10 @@ def test_borderline_idioms_refused_by_design() -> None:
 
 def test_a_killed_warm_parent_costs_no_verdict() -> None:
     """The warm parent dies in the middle of a run: a fresh one judges what was left, nothing is `crashed`."""
-    slow = ("def sat(x: int):\n    return x == 3", "def sol():\n    for _ in range(2 * 10 ** 6):\n        pass\n"
-            "    return 3")
+    slow = (
+        "def sat(x: int):\n    return x == 3",
+        "def sol():\n    for _ in range(2 * 10 ** 6):\n        pass\n    return 3",
+    )
     with Judge(workers=2, limits=LIMITS) as judge:
         judge.judge([slow])
         assert judge._proc is not None

@@ -20,10 +20,19 @@ P3 = Path(__file__).resolve().parents[2] / "shared" / "p3" / "puzzles.json"
 SAT = "def sat(x: int):\n    return x * 3 == 12"
 
 
-@pytest.mark.parametrize("source", [
-    "import os", "from collections import sys", "x = ().__class__", "def __del__(self): pass",
-    "y = g.gi_frame", "s = '{0.real}'.format(1)", "getattr(1, 'real')", "_getattr_ = 1",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import os",
+        "from collections import sys",
+        "x = ().__class__",
+        "def __del__(self): pass",
+        "y = g.gi_frame",
+        "s = '{0.real}'.format(1)",
+        "getattr(1, 'real')",
+        "_getattr_ = 1",
+    ],
+)
 def test_policy_refuses(source: str) -> None:
     with pytest.raises(PolicyError):
         parse_checked(source)
@@ -81,8 +90,12 @@ def test_jail_holds_without_the_language_layers() -> None:
             jail = Jail(None if isinstance(programs, str) else programs)
             jail.enter(write_end, 512, 5.0)
             outcomes = []
-            for attempt in (os.fork, lambda: open("/tmp/sandbox_jail_canary", "w"),
-                            lambda: socket.socket(), lambda: os.kill(1, 0)):
+            for attempt in (
+                os.fork,
+                lambda: open("/tmp/sandbox_jail_canary", "w"),
+                lambda: socket.socket(),
+                lambda: os.kill(1, 0),
+            ):
                 try:
                     attempt()
                     outcomes.append("allowed")
@@ -118,16 +131,23 @@ def test_a_timeout_does_not_hold_up_the_other_checks() -> None:
 
 
 def test_verify_file_and_cli_hooks(tmp_path: Path) -> None:
-    rows = [{"id": "a", "sat": SAT, "sol": "def sol():\n    return 4"},
-            {"id": "b", "f": "def f(x: int):\n    return x == 1", "g": "def g():\n    return 2"},
-            {"id": "c", "sat": SAT}, "not json {"]
+    rows = [
+        {"id": "a", "sat": SAT, "sol": "def sol():\n    return 4"},
+        {"id": "b", "f": "def f(x: int):\n    return x == 1", "g": "def g():\n    return 2"},
+        {"id": "c", "sat": SAT},
+        "not json {",
+    ]
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "out" / "verdicts.jsonl"
     counts = verify_file(pairs, out, timeout=1.0, memory_mb=512, workers=1, progress=False)
     got = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(g["id"], g["status"]) for g in got] == [("a", "verified"), ("b", "wrong"), ("c", "rejected"),
-                                                     (None, "rejected")]
+    assert [(g["id"], g["status"]) for g in got] == [
+        ("a", "verified"),
+        ("b", "wrong"),
+        ("c", "rejected"),
+        (None, "rejected"),
+    ]
     assert "line 3" in got[2]["reason"] and "line 4" in got[3]["reason"]
     assert counts == {"verified": 1, "wrong": 1, "rejected": 2}
     parser = argparse.ArgumentParser()
@@ -158,11 +178,14 @@ def test_p3_reference_set_verifies() -> None:
     assert sum(v.status == "verified" for v in verdicts) >= 1650
 
 
-@pytest.mark.parametrize("source", [
-    "def sol():\n    return 5 * 3 + 2",
-    "def sol(a=1, b=[1, 2]):\n    x = a + 1\n    while x < 10 and not b:\n        x = x * 2\n"
-    "    return f(x, k=1) if x else (lambda y: y)(3)",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def sol():\n    return 5 * 3 + 2",
+        "def sol(a=1, b=[1, 2]):\n    x = a + 1\n    while x < 10 and not b:\n        x = x * 2\n"
+        "    return f(x, k=1) if x else (lambda y: y)(3)",
+    ],
+)
 def test_transformer_fast_path_is_equivalent(source: str) -> None:
     """Trees restrict() compiles without RestrictedPython are exactly those it would leave unchanged."""
     import ast

@@ -36,14 +36,18 @@ def test_training_text_format() -> None:
 
 def test_k_shortest_distinct_per_puzzle(corpus: Corpus) -> None:
     p0, p1, _ = corpus.puzzles()
-    corpus.record_attempts(p0.id, 0, [
-        Attempt(sol("a + 0 + 0"), "verified"),
-        Attempt(sol("a + 0"), "verified"),
-        Attempt(sol("a + 0", var="zz"), "verified"),  # same canonical form as the one above: not distinct
-        Attempt(sol("a+0"), "verified"),  # only layout differs: not distinct either
-        Attempt(sol("a"), "verified"),
-        Attempt(sol("0"), "wrong"),
-    ])
+    corpus.record_attempts(
+        p0.id,
+        0,
+        [
+            Attempt(sol("a + 0 + 0"), "verified"),
+            Attempt(sol("a + 0"), "verified"),
+            Attempt(sol("a + 0", var="zz"), "verified"),  # same canonical form as the one above: not distinct
+            Attempt(sol("a+0"), "verified"),  # only layout differs: not distinct either
+            Attempt(sol("a"), "verified"),
+            Attempt(sol("0"), "wrong"),
+        ],
+    )
     corpus.record_attempts(p1.id, 0, [Attempt(sol("a"), "verified")])
     ds = select_training_set(corpus, SelectionConfig(max_per_puzzle=2), latest_round=0)
     assert ds.column_names == ["text", "puzzle_id", "solution_id", "round"]
@@ -82,8 +86,12 @@ def test_all_rounds_vs_latest(corpus: Corpus) -> None:
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"max_per_puzzle": 0}, "max_per_puzzle"), ({"min_solve_rate": 0.6, "max_solve_rate": 0.5}, "min_solve_rate"),
-     ({"max_solve_rate": 1.5}, "max_solve_rate"), ({"rounds": "last"}, "rounds")],
+    [
+        ({"max_per_puzzle": 0}, "max_per_puzzle"),
+        ({"min_solve_rate": 0.6, "max_solve_rate": 0.5}, "min_solve_rate"),
+        ({"max_solve_rate": 1.5}, "max_solve_rate"),
+        ({"rounds": "last"}, "rounds"),
+    ],
 )
 def test_bad_config_names_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):

@@ -23,7 +23,8 @@ from puzzleloop.train import (
 
 TEXTS = [
     f"def f(x: int, a={a}):\n    return x == a + {b}\n\ndef g(a={a}):\n    return a + {b}\n\nassert f(g())\n"
-    for a in range(4) for b in range(3)
+    for a in range(4)
+    for b in range(3)
 ]
 
 
@@ -55,8 +56,12 @@ def test_packing_keeps_masks_and_pads_the_last_block() -> None:
     assert blocks["input_ids"] == [[1, 2, 3], [9, 4, 5], [9, 0, 0]]
     assert blocks["labels"] == [[-100, 2, 3], [9, -100, -100], [9, -100, -100]]
     assert blocks["attention_mask"] == [[1, 1, 1], [1, 1, 1], [1, 0, 0]]
-    batch = PadCollator(pad_id=0)([{"input_ids": [1, 2], "labels": [1, 2], "attention_mask": [1, 1]},
-                                  {"input_ids": [3], "labels": [-100], "attention_mask": [1]}])
+    batch = PadCollator(pad_id=0)(
+        [
+            {"input_ids": [1, 2], "labels": [1, 2], "attention_mask": [1, 1]},
+            {"input_ids": [3], "labels": [-100], "attention_mask": [1]},
+        ]
+    )
     assert batch["input_ids"].tolist() == [[1, 2], [3, 0]]
     assert batch["labels"].tolist() == [[1, 2], [-100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1], [1, 0]]
@@ -96,8 +101,16 @@ def test_lora_on_solution_only_merges_into_a_plain_checkpoint(tiny_model_dir: Pa
     out.mkdir()
     (out / "stale.txt").write_text("an older checkpoint is replaced")
     config = TrainConfig(
-        learning_rate=1e-2, batch_size=4, block_size=64, packing=False, loss_on="solution", lora=True, lora_r=4,
-        lora_alpha=8, max_steps=3, logging_steps=1,
+        learning_rate=1e-2,
+        batch_size=4,
+        block_size=64,
+        packing=False,
+        loss_on="solution",
+        lora=True,
+        lora_r=4,
+        lora_alpha=8,
+        max_steps=3,
+        logging_steps=1,
     )
     result = train(str(tiny_model_dir), Dataset.from_dict({"text": TEXTS}), out, config, progress=False)
     assert math.isfinite(result.train_loss)

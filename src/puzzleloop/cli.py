@@ -25,8 +25,9 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
         "--heldout", default=d.heldout, help="p3-test228, p3-test-all, p3-train155, p3-dev, p3-tutorial or a file"
     )
     p.add_argument("--n", type=int, default=d.n, help="samples per puzzle (default: %(default)s)")
-    p.add_argument("--k", type=positive_ints, default=d.k,
-                   help="pass@k values, e.g. 1,10,100 (those <= n are reported)")
+    p.add_argument(
+        "--k", type=positive_ints, default=d.k, help="pass@k values, e.g. 1,10,100 (those <= n are reported)"
+    )
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--top-p", type=float, default=d.top_p)
     p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
@@ -116,8 +117,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.handler(args)
-    except (ConfigError, CorpusError, DamagedFileError, DataError, EvalError, ModelError, PuzzleError,
-            RunFolderError, VerifyError) as error:
+    except (
+        ConfigError,
+        CorpusError,
+        DamagedFileError,
+        DataError,
+        EvalError,
+        ModelError,
+        PuzzleError,
+        RunFolderError,
+        VerifyError,
+    ) as error:
         print(f"puzzleloop {args.command}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as other tools do

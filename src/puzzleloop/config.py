@@ -60,8 +60,17 @@ class ProposeConfig:
     with_solution: bool = False  # seeds shown with solutions; the proposer's own solution is judged as an attempt
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"prompts": AT_LEAST_1, "samples_per_prompt": AT_LEAST_1, "shots": AT_LEAST_1,
-                            "temperature": AT_LEAST_0, "top_p": TOP_P, "max_new_tokens": AT_LEAST_1})
+        check_ranges(
+            self,
+            {
+                "prompts": AT_LEAST_1,
+                "samples_per_prompt": AT_LEAST_1,
+                "shots": AT_LEAST_1,
+                "temperature": AT_LEAST_0,
+                "top_p": TOP_P,
+                "max_new_tokens": AT_LEAST_1,
+            },
+        )
 
 
 @dataclass
@@ -86,8 +95,9 @@ class SolveConfig:
     max_new_tokens: int = 150
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"attempts": AT_LEAST_1, "temperature": AT_LEAST_0, "top_p": TOP_P,
-                            "max_new_tokens": AT_LEAST_1})
+        check_ranges(
+            self, {"attempts": AT_LEAST_1, "temperature": AT_LEAST_0, "top_p": TOP_P, "max_new_tokens": AT_LEAST_1}
+        )
 
 
 @dataclass
@@ -102,8 +112,16 @@ class HeldoutConfig:
     limit: int | None = None
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"n": AT_LEAST_1, "k": AT_LEAST_1, "temperature": AT_LEAST_0, "max_new_tokens": AT_LEAST_1,
-                            "limit": AT_LEAST_1})
+        check_ranges(
+            self,
+            {
+                "n": AT_LEAST_1,
+                "k": AT_LEAST_1,
+                "temperature": AT_LEAST_0,
+                "max_new_tokens": AT_LEAST_1,
+                "limit": AT_LEAST_1,
+            },
+        )
 
 
 @dataclass
@@ -141,8 +159,17 @@ class RunConfig:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
-        check_ranges(self, {"rounds": AT_LEAST_1, "timeout": ABOVE_0, "memory_mb": MEMORY_MB, "workers": AT_LEAST_1,
-                            "batch_size": AT_LEAST_1, "block_sequences": AT_LEAST_1})
+        check_ranges(
+            self,
+            {
+                "rounds": AT_LEAST_1,
+                "timeout": ABOVE_0,
+                "memory_mb": MEMORY_MB,
+                "workers": AT_LEAST_1,
+                "batch_size": AT_LEAST_1,
+                "block_sequences": AT_LEAST_1,
+            },
+        )
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -202,8 +229,9 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
         except IsADirectoryError:
-            raise ConfigError(f"{path}: a folder, not a config file (to continue a run in it: "
-                              f"--resume --output-dir {path})") from None
+            raise ConfigError(
+                f"{path}: a folder, not a config file (to continue a run in it: --resume --output-dir {path})"
+            ) from None
         except (OSError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path}: cannot read the config file ({error})") from None
         except yaml.YAMLError as error:

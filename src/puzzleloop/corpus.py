@@ -239,9 +239,7 @@ class Corpus:
 
     # -- attempts ------------------------------------------------------------------------------------
 
-    def record_attempts(
-        self, puzzle_id: int, round: int, attempts: Sequence[Attempt], first_attempt: int = 0
-    ) -> int:
+    def record_attempts(self, puzzle_id: int, round: int, attempts: Sequence[Attempt], first_attempt: int = 0) -> int:
         """Store attempts `first_attempt, first_attempt+1, ...` of a puzzle in a round, in one transaction.
 
         Attempt indices already stored for (puzzle, round) are skipped, so replaying a batch after a crash

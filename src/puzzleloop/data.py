@@ -101,14 +101,18 @@ def _download_verified(url: str, target: Path, expected_sha256: str) -> None:
             out.flush()
             os.fsync(out.fileno())
         if digest.hexdigest() != expected_sha256:
-            raise DataError(f"{url}: sha256 {digest.hexdigest()} does not match the pinned {expected_sha256} "
-                            f"(corrupt or changed file; nothing was saved to {target.parent})")
+            raise DataError(
+                f"{url}: sha256 {digest.hexdigest()} does not match the pinned {expected_sha256} "
+                f"(corrupt or changed file; nothing was saved to {target.parent})"
+            )
         os.replace(tmp, target)
     except DataError:
         raise
     except (OSError, ValueError, http.client.HTTPException) as e:
-        raise DataError(f"could not download {url}: {e}. Point $PUZZLELOOP_P3_DIR (or the p3 path option) "
-                        "at a folder holding puzzles.json and split.json") from None
+        raise DataError(
+            f"could not download {url}: {e}. Point $PUZZLELOOP_P3_DIR (or the p3 path option) "
+            "at a folder holding puzzles.json and split.json"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -173,8 +177,10 @@ def _field(entry: dict, field: str, kind: type, where: str) -> Any:
     value = entry[field]
     if not isinstance(value, kind) or (kind is str and not value.strip()):
         qualifier = "non-empty " if kind is str else ""
-        raise DataError(f"{where}: field {field!r} must be a {qualifier}{kind.__name__}, "
-                        f"got {type(value).__name__} {str(value)[:40]!r}")
+        raise DataError(
+            f"{where}: field {field!r} must be a {qualifier}{kind.__name__}, "
+            f"got {type(value).__name__} {str(value)[:40]!r}"
+        )
     return value
 
 
@@ -212,14 +218,16 @@ def load_p3(path: str | Path | None = None) -> list[P3Instance]:
         where = f"{file}: entry {i}"
         name = _field(entry, "name", str, where)
         where = f"{file}: entry {i} ({name})"
-        instances.append(P3Instance(
-            name=name,
-            sat=_field(entry, "sat", str, where),
-            ans_type=_field(entry, "ans_type", str, where),
-            sol_header=_field(entry, "sol_header", str, where),
-            sol_bodies=_string_tuple(entry, "sol_bodies", where),
-            module=_field(entry, "module", str, where),
-        ))
+        instances.append(
+            P3Instance(
+                name=name,
+                sat=_field(entry, "sat", str, where),
+                ans_type=_field(entry, "ans_type", str, where),
+                sol_header=_field(entry, "sol_header", str, where),
+                sol_bodies=_string_tuple(entry, "sol_bodies", where),
+                module=_field(entry, "module", str, where),
+            )
+        )
     return _unique(instances, str(file))
 
 
@@ -315,8 +323,9 @@ def load_puzzle_file(path: Path) -> list[P3Instance]:
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     if text.lstrip().startswith("["):
-        located = [(f"{path}: entry {i}", entry)
-                   for i, entry in enumerate(_entries(_parse_json(text, str(path)), str(path)))]
+        located = [
+            (f"{path}: entry {i}", entry) for i, entry in enumerate(_entries(_parse_json(text, str(path)), str(path)))
+        ]
     else:
         located = []
         for lineno, line in enumerate(text.splitlines(), 1):
@@ -355,15 +364,18 @@ def _seed_from_entry(entry: dict, where: str) -> SeedPuzzle:
     except PuzzleError as e:
         raise DataError(str(e)) from None
     if puzzle.func_name != "sat" or sol_func.name != "sol":
-        raise DataError(f"{where}: the functions must be named 'sat' and 'sol', "
-                        f"not {puzzle.func_name!r} and {sol_func.name!r}")
+        raise DataError(
+            f"{where}: the functions must be named 'sat' and 'sol', not {puzzle.func_name!r} and {sol_func.name!r}"
+        )
     sol_args = sol_func.args
     wanted = {a.arg: ast.dump(d) for a, d in zip(sat_args.args[1:], sat_args.defaults, strict=True)}
     given = {a.arg: ast.dump(d) for a, d in zip(reversed(sol_args.args), reversed(sol_args.defaults), strict=False)}
     plain = not (sol_args.posonlyargs or sol_args.vararg or sol_args.kwonlyargs or sol_args.kwarg)
     if not plain or len(sol_args.args) != len(given) or given != wanted:
-        raise DataError(f"{where}, field 'sol': its parameters must repeat the sat's extra parameters "
-                        f"with the same defaults: {solution_header(puzzle)}")
+        raise DataError(
+            f"{where}, field 'sol': its parameters must repeat the sat's extra parameters "
+            f"with the same defaults: {solution_header(puzzle)}"
+        )
     return SeedPuzzle(name, sat, sol, puzzle.answer_type)
 
 
@@ -378,8 +390,7 @@ def load_seed_puzzles(path: Path | None = None) -> list[SeedPuzzle]:
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise DataError(f"{path}: malformed YAML{where}: {problem}") from None
-    seeds = [_seed_from_entry(entry, f"{path}: entry {i}")
-             for i, entry in enumerate(_entries(data, str(path)))]
+    seeds = [_seed_from_entry(entry, f"{path}: entry {i}") for i, entry in enumerate(_entries(data, str(path)))]
     names: set[str] = set()
     hashes: dict[str, str] = {}
     for seed in seeds:
@@ -388,7 +399,8 @@ def load_seed_puzzles(path: Path | None = None) -> list[SeedPuzzle]:
         names.add(seed.name)
         digest = canonical_hash(seed.sat, seed.name)
         if digest in hashes:
-            raise DataError(f"{path}: seed {seed.name!r} is the same puzzle as {hashes[digest]!r} "
-                            "up to names and layout")
+            raise DataError(
+                f"{path}: seed {seed.name!r} is the same puzzle as {hashes[digest]!r} up to names and layout"
+            )
         hashes[digest] = seed.name
     return seeds

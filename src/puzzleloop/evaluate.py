@@ -55,11 +55,22 @@ class EvalConfig:
     workers: int = 2
 
     def __post_init__(self) -> None:
-        check_ranges(self, {
-            "n": AT_LEAST_1, "k": AT_LEAST_1, "temperature": AT_LEAST_0, "top_p": TOP_P, "max_new_tokens": AT_LEAST_1,
-            "timeout": ABOVE_0, "memory_mb": MEMORY_MB, "limit": AT_LEAST_1, "batch_size": AT_LEAST_1,
-            "block_sequences": AT_LEAST_1, "workers": AT_LEAST_1,
-        })
+        check_ranges(
+            self,
+            {
+                "n": AT_LEAST_1,
+                "k": AT_LEAST_1,
+                "temperature": AT_LEAST_0,
+                "top_p": TOP_P,
+                "max_new_tokens": AT_LEAST_1,
+                "timeout": ABOVE_0,
+                "memory_mb": MEMORY_MB,
+                "limit": AT_LEAST_1,
+                "batch_size": AT_LEAST_1,
+                "block_sequences": AT_LEAST_1,
+                "workers": AT_LEAST_1,
+            },
+        )
 
 
 class EvalError(RuntimeError):

@@ -51,8 +51,12 @@ def append_jsonl(path: Path, rows: Iterable[dict]) -> None:
         os.fsync(handle.fileno())
 
 
-def read_jsonl_objects(path: Path, error: type[Exception] = DamagedFileError, *, torn_tail: bool = False,
-                       ) -> list[dict]:
+def read_jsonl_objects(
+    path: Path,
+    error: type[Exception] = DamagedFileError,
+    *,
+    torn_tail: bool = False,
+) -> list[dict]:
     """Rows of a JSONL file, each a JSON object; a bad line raises `error` naming the file and line.
 
     With `torn_tail`, the file is one we append to and may not exist yet: an unterminated last line that does not

@@ -21,7 +21,14 @@ from sandbox import Judge
 from puzzleloop.puzzles import ANSWER_TYPES, NearDuplicateIndex, PuzzleError, canonical_hash, parse_puzzle
 
 FILTER_STEPS = (
-    "too_long", "parse", "signature", "answer_used", "undefined_names", "trivial", "duplicate", "contaminated",
+    "too_long",
+    "parse",
+    "signature",
+    "answer_used",
+    "undefined_names",
+    "trivial",
+    "duplicate",
+    "contaminated",
 )
 
 _SCALAR_CANDIDATES: dict[str, list[object]] = {

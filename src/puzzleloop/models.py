@@ -86,9 +86,7 @@ def verify_gguf(path: Path, size: int = GGUF_SIZE, sha256: str = GGUF_SHA256) ->
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     if digest.hexdigest() != sha256:
-        raise ModelError(
-            f"{path}: sha256 {digest.hexdigest()}, expected {sha256}; reinstall with: {INSTALL_COMMAND}"
-        )
+        raise ModelError(f"{path}: sha256 {digest.hexdigest()}, expected {sha256}; reinstall with: {INSTALL_COMMAND}")
 
 
 def is_checkpoint(folder: Path) -> bool:
@@ -128,8 +126,11 @@ def default_model_dir() -> Path:
     if is_checkpoint(target):
         return target
     gguf = locate_gguf()
-    print(f"puzzleloop: converting {gguf.name} to a safetensors checkpoint in {target} "
-          "(once, about a minute)...", file=sys.stderr, flush=True)
+    print(
+        f"puzzleloop: converting {gguf.name} to a safetensors checkpoint in {target} (once, about a minute)...",
+        file=sys.stderr,
+        flush=True,
+    )
     verify_gguf(gguf)
     convert_gguf(gguf, target)
     print(f"puzzleloop: default model cached at {target}", file=sys.stderr, flush=True)

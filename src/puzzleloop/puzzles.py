@@ -28,9 +28,17 @@ MAX_AST_DEPTH = 100
 BASE_TYPES = ("int", "float", "str", "bool")
 ANSWER_TYPES: frozenset[str] = frozenset(
     {
-        "int", "float", "str", "bool",
-        "List[int]", "List[float]", "List[str]", "List[bool]",
-        "List[List[int]]", "List[List[float]]", "List[List[str]]",
+        "int",
+        "float",
+        "str",
+        "bool",
+        "List[int]",
+        "List[float]",
+        "List[str]",
+        "List[bool]",
+        "List[List[int]]",
+        "List[List[float]]",
+        "List[List[str]]",
         "List[List[List[int]]]",
     }
 )
@@ -122,12 +130,15 @@ def parse_function(source: object, name: str = "<puzzle>") -> ast.FunctionDef:
         kind = type(tree.body[0]).__name__
         raise PuzzleError(f"{name}: no function definition (found a top-level {kind} statement)")
     if len(defs) > 1:
-        raise PuzzleError(f"{name}: {len(defs)} top-level functions ({', '.join(d.name for d in defs)}); "
-                          "expected exactly one")
+        raise PuzzleError(
+            f"{name}: {len(defs)} top-level functions ({', '.join(d.name for d in defs)}); expected exactly one"
+        )
     if len(tree.body) > 1:
         other = next(node for node in tree.body if node is not defs[0])
-        raise PuzzleError(f"{name}: top-level {type(other).__name__} statement at line {other.lineno} "
-                          "besides the function; expected the function alone")
+        raise PuzzleError(
+            f"{name}: top-level {type(other).__name__} statement at line {other.lineno} "
+            "besides the function; expected the function alone"
+        )
     func = defs[0]
     if isinstance(func, ast.AsyncFunctionDef):
         raise PuzzleError(f"{name}: 'async def {func.name}' is not allowed")
@@ -143,8 +154,10 @@ def _type_string(node: ast.expr) -> str | None:
     if isinstance(node, ast.Subscript):
         base = node.value
         is_list = (isinstance(base, ast.Name) and base.id in ("List", "list")) or (
-            isinstance(base, ast.Attribute) and base.attr == "List"
-            and isinstance(base.value, ast.Name) and base.value.id == "typing"
+            isinstance(base, ast.Attribute)
+            and base.attr == "List"
+            and isinstance(base.value, ast.Name)
+            and base.value.id == "typing"
         )
         inner = _type_string(node.slice) if is_list else None
         return f"List[{inner}]" if inner else None
@@ -191,14 +204,17 @@ def parse_puzzle(source: str, name: str = "<puzzle>") -> Puzzle:
         if len(args.defaults) > len(extras):
             raise PuzzleError(f"{where}: answer parameter {answer.arg!r} must not have a default")
         missing = extras[len(extras) - len(args.defaults) - 1].arg
-        raise PuzzleError(f"{where}: parameter {missing!r} has no default; "
-                          "every parameter after the answer needs a literal default")
+        raise PuzzleError(
+            f"{where}: parameter {missing!r} has no default; every parameter after the answer needs a literal default"
+        )
     if answer.annotation is None:
         raise PuzzleError(f"{where}: answer parameter {answer.arg!r} has no type annotation")
     answer_type = _type_string(answer.annotation)
     if answer_type is None:
-        raise PuzzleError(f"{where}: answer type {ast.unparse(answer.annotation)!r} is not one of "
-                          f"{', '.join(BASE_TYPES)} or a List of them")
+        raise PuzzleError(
+            f"{where}: answer type {ast.unparse(answer.annotation)!r} is not one of "
+            f"{', '.join(BASE_TYPES)} or a List of them"
+        )
     if func.returns is not None and not _is_safe_annotation(func.returns):
         raise PuzzleError(f"{where}: return annotation must be a plain type")
     params = []
@@ -206,10 +222,14 @@ def parse_puzzle(source: str, name: str = "<puzzle>") -> Puzzle:
         if arg.annotation is not None and not _is_safe_annotation(arg.annotation):
             raise PuzzleError(f"{where}: annotation of parameter {arg.arg!r} must be a plain type")
         if not _is_literal(default):
-            raise PuzzleError(f"{where}: default of parameter {arg.arg!r} is not a literal "
-                              f"({type(default).__name__} at line {default.lineno})")
-        annotation = None if arg.annotation is None else (
-            _type_string(arg.annotation) or ast.get_source_segment(source, arg.annotation)
+            raise PuzzleError(
+                f"{where}: default of parameter {arg.arg!r} is not a literal "
+                f"({type(default).__name__} at line {default.lineno})"
+            )
+        annotation = (
+            None
+            if arg.annotation is None
+            else (_type_string(arg.annotation) or ast.get_source_segment(source, arg.annotation))
         )
         params.append(Param(arg.arg, annotation, ast.get_source_segment(source, default) or ""))
     return Puzzle(name, source, func.name, answer.arg, answer_type, tuple(params))
@@ -237,13 +257,12 @@ def rename_function(source: str, new_name: str, name: str = "<puzzle>") -> str:
     match = re.compile(r"def\s+(\w+)").match(line, start)
     if match is None or match.group(1) != func.name:
         raise PuzzleError(f"{name}: cannot locate the name of function {func.name!r} on line {func.lineno}")
-    lines[func.lineno - 1] = line[: match.start(1)] + new_name + line[match.end(1):]
+    lines[func.lineno - 1] = line[: match.start(1)] + new_name + line[match.end(1) :]
     return "".join(lines)
 
 
 def _is_docstring(node: ast.stmt) -> bool:
-    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(
-        node.value.value, str)
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 class _Canonicaliser(ast.NodeTransformer):
@@ -358,7 +377,7 @@ def _shingles(canonical: str) -> frozenset[int]:
         if number or string:
             features.add(hash(("literal", match.group())))
         shape.append("<num>" if number else "<str>" if string else match.group())
-    features.update(hash(tuple(shape[i:i + _NGRAM])) for i in range(max(len(shape) - _NGRAM, 0) + 1))
+    features.update(hash(tuple(shape[i : i + _NGRAM])) for i in range(max(len(shape) - _NGRAM, 0) + 1))
     return frozenset(features)
 
 

@@ -381,7 +381,9 @@ def build_report(run_dir: Path | str, max_puzzles: int = 1000) -> Path:
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="run folder")
     parser.add_argument(
-        "--max-puzzles", type=positive_int, default=1000,
+        "--max-puzzles",
+        type=positive_int,
+        default=1000,
         help="verified puzzles listed in the table (default: %(default)s)",
     )
 

@@ -62,14 +62,21 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
         if not frozen.exists():
             raise ConfigError(f"{frozen}: nothing to resume (no frozen config in {run_dir})")
         corpus = run_dir / CORPUS_FILE
-        if corpus.is_file() and corpus.stat().st_size == 0 and any(
-                p.name not in (CONFIG_FILE, CORPUS_FILE) for p in run_dir.iterdir()):
-            raise CorpusError(f"{corpus}: the corpus is empty (0 bytes) though the run has stage outputs; resuming "
-                              "would redo them from nothing, so restore the file or start a new --output-dir")
+        if (
+            corpus.is_file()
+            and corpus.stat().st_size == 0
+            and any(p.name not in (CONFIG_FILE, CORPUS_FILE) for p in run_dir.iterdir())
+        ):
+            raise CorpusError(
+                f"{corpus}: the corpus is empty (0 bytes) though the run has stage outputs; resuming "
+                "would redo them from nothing, so restore the file or start a new --output-dir"
+            )
         config = load_config(frozen, overrides)
         if overrides and (changed := _changed_settings(load_config(frozen), config)):
-            raise ConfigError(f"{frozen}: --resume continues a run with its frozen settings, so --set cannot change "
-                              f"them ({changed}); start a new run in another --output-dir")
+            raise ConfigError(
+                f"{frozen}: --resume continues a run with its frozen settings, so --set cannot change "
+                f"them ({changed}); start a new run in another --output-dir"
+            )
     else:
         config = load_config(config_path, overrides + ([f"output_dir={output_dir}"] if output_dir else []))
         frozen = Path(config.output_dir) / CONFIG_FILE

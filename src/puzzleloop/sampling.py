@@ -259,8 +259,11 @@ class Sampler:
         results: dict[tuple[int, int], Completion] = {}
         unfinished = dict.fromkeys(range(len(prompts)), n)
         bar = tqdm(
-            total=len(prompts) * n, desc=progress if isinstance(progress, str) else "sampling",
-            disable=not progress, unit="seq", dynamic_ncols=True,
+            total=len(prompts) * n,
+            desc=progress if isinstance(progress, str) else "sampling",
+            disable=not progress,
+            unit="seq",
+            dynamic_ncols=True,
         )
         start, start_tokens = time.perf_counter(), self.stats.generated_tokens
 
@@ -364,8 +367,11 @@ class Sampler:
                 live = list(range(len(live)))
             mask = cache.open_column(live)
             out = self.model(
-                input_ids=tokens[:, None], attention_mask=mask, position_ids=positions[:, None],
-                cache=cache, use_cache=True,
+                input_ids=tokens[:, None],
+                attention_mask=mask,
+                position_ids=positions[:, None],
+                cache=cache,
+                use_cache=True,
             )
             self.stats.decode_steps += 1
             cache.end += 1
@@ -380,8 +386,8 @@ class Sampler:
         ids = torch.full((len(prompts), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
         for k, p in enumerate(prompts):
-            ids[k, width - len(p):] = torch.tensor(p)
-            mask[k, width - len(p):] = 1
+            ids[k, width - len(p) :] = torch.tensor(p)
+            mask[k, width - len(p) :] = 1
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         rows_per_forward = max(1, PREFILL_TOKEN_BUDGET // width)
@@ -390,16 +396,25 @@ class Sampler:
             part = slice(lo, lo + rows_per_forward)
             cache = DynamicCache(config=self.model.config)
             out = self.model(
-                input_ids=ids[part], attention_mask=mask[part], position_ids=positions[part],
-                cache=cache, use_cache=True, logits_to_keep=1,
+                input_ids=ids[part],
+                attention_mask=mask[part],
+                position_ids=positions[part],
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
             )
             layers = [(k, v) for k, v, *_ in cache]
             for r, (i, samples) in enumerate(batch[part]):
                 cut = width - len(encoded[i])
-                prefixes.append(_Prefix(
-                    i, [k[r, :, cut:] for k, _ in layers], [v[r, :, cut:] for _, v in layers],
-                    out.logits[r, -1, :], deque(samples),
-                ))
+                prefixes.append(
+                    _Prefix(
+                        i,
+                        [k[r, :, cut:] for k, _ in layers],
+                        [v[r, :, cut:] for _, v in layers],
+                        out.logits[r, -1, :],
+                        deque(samples),
+                    )
+                )
         return prefixes
 
     @staticmethod

@@ -49,8 +49,14 @@ class TrainConfig:
     logging_steps: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "gradient_accumulation_steps", "block_size", "lora_r", "lora_alpha",
-                     "logging_steps"):
+        for name in (
+            "batch_size",
+            "gradient_accumulation_steps",
+            "block_size",
+            "lora_r",
+            "lora_alpha",
+            "logging_steps",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"train.{name} must be an int >= 1, got {value!r}")
@@ -113,7 +119,7 @@ def pack_blocks(examples: Sequence[Example], block_size: int, pad_id: int) -> di
     labels = [t for e in examples for t in e[1]]
     blocks: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "attention_mask": []}
     for start in range(0, len(ids), block_size):
-        chunk, chunk_labels = ids[start:start + block_size], labels[start:start + block_size]
+        chunk, chunk_labels = ids[start : start + block_size], labels[start : start + block_size]
         pad = block_size - len(chunk)
         blocks["input_ids"].append(chunk + [pad_id] * pad)
         blocks["labels"].append(chunk_labels + [IGNORE_INDEX] * pad)
@@ -149,7 +155,10 @@ def _with_lora(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
     from peft import LoraConfig, get_peft_model  # only needed on this path
 
     lora = LoraConfig(
-        task_type="CAUSAL_LM", r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+        task_type="CAUSAL_LM",
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.0,
         target_modules="all-linear",
     )
     return get_peft_model(model, lora)
@@ -178,8 +187,11 @@ def train(
     model, tokenizer = load_model(model_name_or_path, device="cpu")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     examples = tokenize_examples(dataset["text"], tokenizer, config.loss_on)
-    rows = pack_blocks(examples, config.block_size, pad_id) if config.packing else truncate_examples(
-        examples, config.block_size)
+    rows = (
+        pack_blocks(examples, config.block_size, pad_id)
+        if config.packing
+        else truncate_examples(examples, config.block_size)
+    )
     if config.lora:
         model = _with_lora(model, config)
 
@@ -207,9 +219,7 @@ def train(
     main = args.process_index == 0
     if main and tmp_dir.exists():
         shutil.rmtree(tmp_dir)  # left by a killed run
-    trainer = Trainer(
-        model=model, args=args, train_dataset=Dataset.from_dict(rows), data_collator=PadCollator(pad_id)
-    )
+    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict(rows), data_collator=PadCollator(pad_id))
     if not progress:
         trainer.remove_callback(PrinterCallback)
     started = time.monotonic()

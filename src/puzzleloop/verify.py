@@ -41,8 +41,9 @@ def _parse_row(line: str, lineno: int) -> tuple[Any, tuple[str, str] | str]:
     return row_id, (sat, sol)
 
 
-def verify_file(pairs_path: Path, out_path: Path, timeout: float, memory_mb: int, workers: int,
-                progress: bool = True) -> dict[str, int]:
+def verify_file(
+    pairs_path: Path, out_path: Path, timeout: float, memory_mb: int, workers: int, progress: bool = True
+) -> dict[str, int]:
     """Judge every row of pairs_path into out_path; return how many rows got each status."""
     pairs_path, out_path = Path(pairs_path), Path(out_path)
     if not pairs_path.is_file():
@@ -72,13 +73,18 @@ def verify_file(pairs_path: Path, out_path: Path, timeout: float, memory_mb: int
             else:
                 jobs.append((len(verdicts), parsed))
                 verdicts.append(None)
-    with tqdm(total=len(jobs), disable=not progress or len(jobs) < 100, unit="pair", desc="verify") as bar, \
-            Judge(workers=workers, limits=limits) as judge:
+    with (
+        tqdm(total=len(jobs), disable=not progress or len(jobs) < 100, unit="pair", desc="verify") as bar,
+        Judge(workers=workers, limits=limits) as judge,
+    ):
         results = judge.judge([pair for _, pair in jobs], progress=bar.update)
     for (slot, _), verdict in zip(jobs, results, strict=True):
         verdicts[slot] = verdict
-    rows = [{"id": row_id, "status": v.status, "reason": v.reason, "seconds": v.seconds}
-            for row_id, v in zip(ids, verdicts, strict=True) if v is not None]
+    rows = [
+        {"id": row_id, "status": v.status, "reason": v.reason, "seconds": v.seconds}
+        for row_id, v in zip(ids, verdicts, strict=True)
+        if v is not None
+    ]
     write_jsonl_atomic(out_path, rows)
     counts = Counter(v.status for v in verdicts if v is not None)
     return {status: counts[status] for status in STATUSES if counts[status]}
@@ -89,11 +95,16 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Limits()
     parser.add_argument("pairs", type=Path, help="JSONL rows {id, sat, sol} (or f/g)")
     parser.add_argument("--out", type=Path, required=True, help="JSONL verdict rows, in input order")
-    parser.add_argument("--timeout", type=positive_float, default=defaults.timeout,
-                        help="wall-clock seconds per check, sol and sat together (default: %(default)s)")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=defaults.timeout,
+        help="wall-clock seconds per check, sol and sat together (default: %(default)s)",
+    )
     parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb, help="address-space cap per process")
-    parser.add_argument("--workers", type=positive_int, default=max(1, min(os.cpu_count() or 2, 8)),
-                        help="checks judged at once")
+    parser.add_argument(
+        "--workers", type=positive_int, default=max(1, min(os.cpu_count() or 2, 8)), help="checks judged at once"
+    )
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -67,8 +67,11 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("infinite_loop", UNSAT_INT, sol("while True:\n    pass")),
     ("c_level_loop", UNSAT_INT, sol("return sum(range(10 ** 18))")),
     ("huge_pow", UNSAT_INT, sol("return len(str(10 ** (10 ** 9)))")),
-    ("catch_timeout", UNSAT_INT, sol("while True:\n    try:\n        while True:\n            pass\n"
-                                      "    except BaseException:\n        pass")),
+    (
+        "catch_timeout",
+        UNSAT_INT,
+        sol("while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass"),
+    ),
     ("memory_bomb", UNSAT_INT, sol("x = [0] * (10 ** 10)\nreturn 0")),
     ("memory_grow", UNSAT_INT, sol("x = []\nwhile True:\n    x.append('a' * 10 ** 6)")),
     ("deep_recursion", UNSAT_INT, sol("def f(n):\n    return f(n + 1)\nreturn f(0)")),
@@ -91,20 +94,36 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("sat_patches_nothing", "def sat(x: int):\n    import builtins\n    return True", sol("return 1")),
     ("sat_sees_sol_globals", "def sat(x: int):\n    return marker == 1", "marker = 1\n" + sol("return 1")),
     # lying answers
-    ("int_subclass_eq", UNSAT_INT, "class Liar(int):\n    def __eq__(self, o):\n        return True\n"
-     + sol("return Liar(0)")),
-    ("list_subclass", UNSAT_LIST, "class L(list):\n    def __eq__(self, o):\n        return True\n"
-     "    def __ne__(self, o):\n        return False\n" + sol("return L([1, 2])")),
+    (
+        "int_subclass_eq",
+        UNSAT_INT,
+        "class Liar(int):\n    def __eq__(self, o):\n        return True\n" + sol("return Liar(0)"),
+    ),
+    (
+        "list_subclass",
+        UNSAT_LIST,
+        "class L(list):\n    def __eq__(self, o):\n        return True\n"
+        "    def __ne__(self, o):\n        return False\n" + sol("return L([1, 2])"),
+    ),
     ("bool_lie", UNSAT_INT, "class B:\n    def __bool__(self):\n        return True\n" + sol("return B()")),
     ("bool_not_int", UNSAT_INT, sol("return True")),
-    ("nested_liar", UNSAT_LIST, "class L(int):\n    def __eq__(self, o):\n        return True\n"
-     + sol("return [L(1), L(2)]")),
+    (
+        "nested_liar",
+        UNSAT_LIST,
+        "class L(int):\n    def __eq__(self, o):\n        return True\n" + sol("return [L(1), L(2)]"),
+    ),
     ("sat_returns_truthy", "def sat(x: int):\n    return 1", sol("return 1")),
-    ("answer_mutates_later", "def sat(x: List[int]):\n    return len(x) == 0 and len(x) == 1",
-     "keep = []\n" + sol("return keep")),
+    (
+        "answer_mutates_later",
+        "def sat(x: List[int]):\n    return len(x) == 0 and len(x) == 1",
+        "keep = []\n" + sol("return keep"),
+    ),
     # __del__ side effects, threads, output floods, network, environment
-    ("del_side_effect", UNSAT_INT, "class D:\n    def __del__(self):\n        open('/tmp/x', 'w')\n"
-     + sol("d = D()\nreturn 0")),
+    (
+        "del_side_effect",
+        UNSAT_INT,
+        "class D:\n    def __del__(self):\n        open('/tmp/x', 'w')\n" + sol("d = D()\nreturn 0"),
+    ),
     ("threads", UNSAT_INT, "import threading\n" + sol("threading.Thread(target=lambda: None).start()\nreturn 0")),
     ("print_flood", UNSAT_INT, sol("while True:\n    print('x' * 10 ** 6)")),
     ("stderr_flood", UNSAT_INT, "import sys\n" + sol("sys.stderr.write('x')\nreturn 0")),
@@ -114,9 +133,15 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("proc_environ", UNSAT_STR, sol("return open('/proc/self/environ').read()")),
     ("signal_handler", UNSAT_INT, "import signal\n" + sol("signal.signal(signal.SIGALRM, signal.SIG_IGN)\nreturn 0")),
     ("huge_reason", UNSAT_INT, sol("raise ValueError('\\n' * 10 ** 6)")),
-    ("custom_exception_str", UNSAT_INT, "class E(Exception):\n    def __str__(self):\n        return 'x' * 10\n"
-     + sol("raise E()")),
+    (
+        "custom_exception_str",
+        UNSAT_INT,
+        "class E(Exception):\n    def __str__(self):\n        return 'x' * 10\n" + sol("raise E()"),
+    ),
     ("generator_frame", UNSAT_INT, sol("def g():\n    yield 1\nreturn g().gi_code")),
-    ("random_state_leak", "def sat(x: int):\n    import random\n    return random.random() == x",
-     "import random\n" + sol("random.seed(5)\nreturn 2")),
+    (
+        "random_state_leak",
+        "def sat(x: int):\n    import random\n    return random.random() == x",
+        "import random\n" + sol("random.seed(5)\nreturn 2"),
+    ),
 ]
