@@ -6,6 +6,8 @@
 (c) the sandbox Judge: two fresh jailed processes per check, forked from a clean warm parent.
 Workloads: (i) one simple puzzle with 2,000 distinct solutions; (ii) the P3 reference pairs.
 (c)/(a) is what isolation buys over the naive isolated judge; (c)/(b) is what it costs against no isolation.
+(d) the floor under (c): empty children forked and reaped per second by an interpreter warmed up as the sandbox's
+    warm parent is (no jail, no program). Half of it bounds any judge that starts two processes per check.
 Usage: python scripts/bench_verify.py [--workers 2] [--sample 200] [--timeout 2]
 """
 
@@ -15,8 +17,13 @@ import argparse
 import contextlib
 import io
 import multiprocessing
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import RestrictedPython
 from sandbox import Judge, Limits
 
 from puzzleloop.data import load_p3
@@ -89,6 +96,39 @@ def sandbox(pairs: list[tuple[str, str]], workers: int, timeout: float) -> tuple
     return rate, sum(v.status == "verified" for v in verdicts)
 
 
+_FLOOR = """
+import ctypes, os, select, sys, time
+from sandbox.check import warm_up
+warm_up()
+fork = ctypes.CDLL(None).fork  # the fork the sandbox's pool uses
+live, started, done, n = {}, 0, 0, int(sys.argv[1])
+start = time.perf_counter()
+while done < n:
+    while started < n and len(live) < 2 * os.cpu_count():
+        read_end, write_end = os.pipe()
+        pid = fork()
+        if pid == 0:
+            os.write(write_end, b"x")
+            os._exit(0)
+        os.close(write_end)
+        live[read_end], started = pid, started + 1
+    for fd in select.select(list(live), [], [])[0]:
+        os.read(fd, 1)
+        os.close(fd)
+        os.waitpid(live.pop(fd), 0)
+        done += 1
+print(n / (time.perf_counter() - start))
+"""
+
+
+def fork_floor(children: int = 2000) -> float:
+    """(d): empty children/s from a `python -I -S` that imported and warmed up the sandbox, as its parent does."""
+    roots = [str(Path(__file__).resolve().parents[1]), str(Path(RestrictedPython.__file__).parents[1])]
+    env = {"PYTHONPATH": os.pathsep.join(roots)}
+    command = [sys.executable, "-S", "-c", _FLOOR, str(children)]
+    return float(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
@@ -105,6 +145,9 @@ def main() -> None:
         print(f"  (b) plain exec pool   : {b:9.1f} checks/s")
         print(f"  (c) sandbox           : {c:9.1f} checks/s ({verified} of {len(pairs)} verified)")
         print(f"  (c)/(a) = {c / a:6.1f}x   (c)/(b) = {c / b:5.2f}x")
+    floor = fork_floor()
+    print(f"(d) floor: {floor:.0f} empty children/s from a warm parent, so at most {floor / 2:.0f} checks/s for any")
+    print("    judge that starts two processes per check")
 
 
 if __name__ == "__main__":
