@@ -25,144 +25,42 @@ import typing
 from types import MappingProxyType
 from typing import Any
 
-RANDOM_NAMES = frozenset(
-    {
-        "random",
-        "randint",
-        "randrange",
-        "choice",
-        "choices",
-        "shuffle",
-        "sample",
-        "uniform",
-        "seed",
-        "gauss",
-        "getrandbits",
-        "triangular",
-        "betavariate",
-        "expovariate",
-        "normalvariate",
-    }
-)
+# fmt: off
+RANDOM_NAMES = frozenset({
+    "random", "randint", "randrange", "choice", "choices", "shuffle", "sample", "uniform", "seed",
+    "gauss", "getrandbits", "triangular", "betavariate", "expovariate", "normalvariate",
+})
+# fmt: on
 
+# fmt: off
 _CHOSEN: dict[str, tuple[Any, frozenset[str]]] = {
     "math": (math, frozenset(n for n in dir(math) if not n.startswith("_"))),
     "cmath": (cmath, frozenset(n for n in dir(cmath) if not n.startswith("_"))),
     "itertools": (itertools, frozenset(n for n in dir(itertools) if not n.startswith("_"))),
-    "collections": (
-        collections,
-        frozenset({"Counter", "defaultdict", "deque", "OrderedDict", "namedtuple", "ChainMap"}),
-    ),
-    "heapq": (
-        heapq,
-        frozenset({"heappush", "heappop", "heapify", "heappushpop", "heapreplace", "nlargest", "nsmallest", "merge"}),
-    ),
+    "collections": (collections, frozenset({
+        "Counter", "defaultdict", "deque", "OrderedDict", "namedtuple", "ChainMap"})),
+    "heapq": (heapq, frozenset({
+        "heappush", "heappop", "heapify", "heappushpop", "heapreplace", "nlargest", "nsmallest", "merge"})),
     "bisect": (bisect, frozenset({"bisect", "bisect_left", "bisect_right", "insort", "insort_left", "insort_right"})),
     "functools": (functools, frozenset({"reduce", "lru_cache", "cache", "cmp_to_key", "partial", "total_ordering"})),
-    "re": (
-        re,
-        frozenset(
-            {
-                "compile",
-                "match",
-                "fullmatch",
-                "search",
-                "findall",
-                "finditer",
-                "split",
-                "sub",
-                "subn",
-                "escape",
-                "IGNORECASE",
-                "I",
-                "MULTILINE",
-                "M",
-                "DOTALL",
-                "S",
-                "VERBOSE",
-                "X",
-                "ASCII",
-                "A",
-                "error",
-            }
-        ),
-    ),
-    "string": (
-        string,
-        frozenset(
-            {
-                "ascii_letters",
-                "ascii_lowercase",
-                "ascii_uppercase",
-                "digits",
-                "hexdigits",
-                "octdigits",
-                "punctuation",
-                "printable",
-                "whitespace",
-                "capwords",
-            }
-        ),
-    ),
-    "typing": (
-        typing,
-        frozenset(
-            {
-                "List",
-                "Dict",
-                "Set",
-                "FrozenSet",
-                "Tuple",
-                "Optional",
-                "Union",
-                "Callable",
-                "Any",
-                "Iterable",
-                "Iterator",
-                "Sequence",
-                "Generator",
-                "DefaultDict",
-                "Deque",
-            }
-        ),
-    ),
+    "re": (re, frozenset({
+        "compile", "match", "fullmatch", "search", "findall", "finditer", "split", "sub", "subn", "escape",
+        "IGNORECASE", "I", "MULTILINE", "M", "DOTALL", "S", "VERBOSE", "X", "ASCII", "A", "error"})),
+    "string": (string, frozenset({
+        "ascii_letters", "ascii_lowercase", "ascii_uppercase", "digits", "hexdigits", "octdigits",
+        "punctuation", "printable", "whitespace", "capwords"})),
+    "typing": (typing, frozenset({
+        "List", "Dict", "Set", "FrozenSet", "Tuple", "Optional", "Union", "Callable", "Any", "Iterable",
+        "Iterator", "Sequence", "Generator", "DefaultDict", "Deque"})),
     "copy": (copy, frozenset({"copy", "deepcopy"})),
     "fractions": (fractions, frozenset({"Fraction"})),
     "statistics": (statistics, frozenset({"mean", "median", "mode", "stdev", "pstdev", "variance", "pvariance"})),
     # no attrgetter / methodcaller: they walk attributes named by strings
-    "operator": (
-        operator,
-        frozenset(
-            {
-                "add",
-                "sub",
-                "mul",
-                "truediv",
-                "floordiv",
-                "mod",
-                "pow",
-                "neg",
-                "pos",
-                "abs",
-                "and_",
-                "or_",
-                "xor",
-                "not_",
-                "eq",
-                "ne",
-                "lt",
-                "le",
-                "gt",
-                "ge",
-                "itemgetter",
-                "index",
-                "invert",
-                "lshift",
-                "rshift",
-            }
-        ),
-    ),
+    "operator": (operator, frozenset({
+        "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "neg", "pos", "abs", "and_", "or_", "xor",
+        "not_", "eq", "ne", "lt", "le", "gt", "ge", "itemgetter", "index", "invert", "lshift", "rshift"})),
 }
+# fmt: on
 
 ALLOWED_IMPORTS: dict[str, frozenset[str]] = {name: names for name, (_, names) in _CHOSEN.items()}
 ALLOWED_IMPORTS["random"] = RANDOM_NAMES | {"Random"}

@@ -19,31 +19,13 @@ from sandbox.modules import ALLOWED_IMPORTS
 
 MAX_SOURCE_CHARS = 100_000
 
-FORBIDDEN_NAMES = frozenset(
-    {
-        "exec",
-        "compile",
-        "open",
-        "globals",
-        "locals",
-        "vars",
-        "dir",
-        "getattr",
-        "setattr",
-        "delattr",
-        "hasattr",
-        "input",
-        "breakpoint",
-        "help",
-        "memoryview",
-        "exit",
-        "quit",
-        "copyright",
-        "credits",
-        "license",
-        "printed",
-    }
-)
+# fmt: off
+FORBIDDEN_NAMES = frozenset({
+    "exec", "compile", "open", "globals", "locals", "vars", "dir", "getattr", "setattr", "delattr", "hasattr",
+    "input", "breakpoint", "help", "memoryview", "exit", "quit", "copyright", "credits", "license",
+    "printed",
+})
+# fmt: on
 
 # Dunder methods a class may define: construction, comparison, printing, containers and operator overloading,
 # which honest code uses for heaps, keys, vectors and grids. A program's objects never reach sat (the answer
@@ -51,58 +33,19 @@ FORBIDDEN_NAMES = frozenset(
 # treats the object stays forbidden: __del__ (finalizers), __getattr__/__getattribute__/__setattr__,
 # __init_subclass__, __class_getitem__, descriptors (__get__/__set__/__set_name__), __reduce__ and the copy and
 # pickle hooks, __format__, __new__, __prepare__.
-_OPERATORS = (
-    "add",
-    "sub",
-    "mul",
-    "matmul",
-    "truediv",
-    "floordiv",
-    "mod",
-    "divmod",
-    "pow",
-    "lshift",
-    "rshift",
-    "and",
-    "xor",
-    "or",
-)
-ALLOWED_METHODS = frozenset(
-    {
-        "__init__",
-        "__eq__",
-        "__ne__",
-        "__lt__",
-        "__le__",
-        "__gt__",
-        "__ge__",
-        "__hash__",
-        "__repr__",
-        "__str__",
-        "__len__",
-        "__contains__",
-        "__iter__",
-        "__next__",
-        "__reversed__",
-        "__getitem__",
-        "__setitem__",
-        "__delitem__",
-        "__bool__",
-        "__call__",
-        "__index__",
-        "__int__",
-        "__float__",
-        "__neg__",
-        "__pos__",
-        "__abs__",
-        "__invert__",
-        "__enter__",
-        "__exit__",
-        *(f"__{op}__" for op in _OPERATORS),
-        *(f"__r{op}__" for op in _OPERATORS),
-        *(f"__i{op}__" for op in _OPERATORS),
-    }
-)
+# fmt: off
+_OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift",
+              "and", "xor", "or")
+# fmt: on
+# fmt: off
+ALLOWED_METHODS = frozenset({
+    "__init__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__repr__", "__str__",
+    "__len__", "__contains__", "__iter__", "__next__", "__reversed__", "__getitem__", "__setitem__", "__delitem__",
+    "__bool__", "__call__", "__index__", "__int__", "__float__", "__neg__", "__pos__", "__abs__", "__invert__",
+    "__enter__", "__exit__",
+    *(f"__{op}__" for op in _OPERATORS), *(f"__r{op}__" for op in _OPERATORS), *(f"__i{op}__" for op in _OPERATORS),
+})
+# fmt: on
 
 INSPECT_PREFIXES = ("f_", "tb_", "gi_", "cr_", "ag_", "co_")
 FORBIDDEN_ATTRS = frozenset({"format_map", "mro", "with_traceback"})
