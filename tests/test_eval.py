@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from conftest import needs_p3
 from puzzleloop.cli import main
 from puzzleloop.evaluate import EvalConfig, EvalError, evaluate
 
@@ -15,6 +16,7 @@ def _config(model_dir, **overrides):
     return EvalConfig(**(settings | overrides))
 
 
+@needs_p3
 def test_cli_eval_writes_results_and_samples(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "eval"
     code = main(["eval", "--model", str(tiny_model_dir), "--heldout", "p3-test228", "--n", "2", "--limit", "3",
@@ -32,6 +34,7 @@ def test_cli_eval_writes_results_and_samples(tiny_model_dir, tmp_path, capsys):
     assert "pass@1" in capsys.readouterr().out
 
 
+@needs_p3
 def test_eval_resumes_without_resampling_finished_puzzles(tiny_model_dir, tmp_path):
     out = tmp_path / "eval"
     first = evaluate(_config(tiny_model_dir, limit=2), out)
@@ -46,6 +49,7 @@ def test_eval_resumes_without_resampling_finished_puzzles(tiny_model_dir, tmp_pa
     assert second["per_puzzle"].keys() >= first["per_puzzle"].keys()
 
 
+@needs_p3
 def test_eval_refuses_a_folder_with_other_settings(tiny_model_dir, tmp_path):
     out = tmp_path / "eval"
     evaluate(_config(tiny_model_dir, limit=1), out)

@@ -90,6 +90,7 @@ def _check_finished_run(run_dir):
     return metrics
 
 
+@needs_p3
 def test_two_rounds_produce_every_stage_output(tiny_model_dir, tmp_path):
     config = load_config(_write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run"))
     _inject_round_one_proposals(config)
@@ -104,6 +105,7 @@ def test_two_rounds_produce_every_stage_output(tiny_model_dir, tmp_path):
     assert not (tmp_path / "run" / "round_2" / "checkpoint").exists() and metrics[2]["reused_from"] == 1
 
 
+@needs_p3
 def test_with_solution_proposals_are_judged_first_and_train_the_model(tiny_model_dir, tmp_path):
     path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, ["rounds=1", "propose.with_solution=true"])
@@ -118,6 +120,7 @@ def test_with_solution_proposals_are_judged_first_and_train_the_model(tiny_model
     assert (tmp_path / "run" / "round_1" / "checkpoint").exists()
 
 
+@needs_p3
 def test_seed_pairs_are_verified_into_round_zero_and_trained_on(tiny_model_dir, tmp_path):
     path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, ["rounds=1", "seed_pairs=ours"])
@@ -146,6 +149,7 @@ def test_seed_pairs_all_adds_the_other_train_instances(tiny_model_dir, tmp_path)
     run.close()
 
 
+@needs_p3
 def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
     config_path = _write_config(tmp_path / "c.yaml", tiny_model_dir, run_dir)

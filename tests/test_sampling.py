@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import needs_p3
 from puzzleloop.data import BESIDE_CHECKOUT
 from puzzleloop.models import load_model
 from puzzleloop.sampling import (
@@ -95,6 +96,7 @@ def _reference(sampler: Sampler, prompt: str, config: SamplingConfig) -> tuple[C
     return Completion(tok.decode(out, skip_special_tokens=True).rstrip(), len(out), False), "budget"
 
 
+@needs_p3
 def test_greedy_matches_reference_decoder_and_stops_early(sampler: Sampler) -> None:
     """Batched, one-at-a-time and HF generate agree under greedy decoding, stops included."""
     prompts = _prompts(6, offset=525)  # the tiny model's greedy text hits every kind of stop on these
@@ -129,6 +131,7 @@ def test_seeded_determinism_independent_of_batching(sampler: Sampler) -> None:
     assert len({text for row in first for text in row}) > 1, "samples of one prompt should differ"
 
 
+@needs_p3
 def test_sequences_stop_as_soon_as_the_function_ends(sampler: Sampler) -> None:
     """Rerun each stopped sample with one token less: it must then be unfinished, with the budget used."""
     prompts = _prompts(6)
@@ -146,6 +149,7 @@ def test_sequences_stop_as_soon_as_the_function_ends(sampler: Sampler) -> None:
         assert not again.finished and again.num_tokens == completion.num_tokens - 1
 
 
+@needs_p3
 def test_finished_slots_are_refilled(sampler: Sampler) -> None:
     """With fewer slots than sequences, a slot takes the next sequence as soon as its own one ends."""
     prompts = _prompts(3)
