@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.helpers import P3_PUZZLES
 from tokenizers import ByteLevelBPETokenizer
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from puzzleloop.data import BESIDE_CHECKOUT
-
-P3_PUZZLES = BESIDE_CHECKOUT / "puzzles.json"
-needs_p3 = pytest.mark.skipif(not P3_PUZZLES.is_file(), reason="no pinned P3 copy")
 EOS = "<|endoftext|>"
 
 

@@ -9,8 +9,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests.helpers import needs_p3
 
-from conftest import needs_p3
 from puzzleloop import data
 from puzzleloop.data import (
     NAMED_SETS,

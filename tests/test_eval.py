@@ -4,8 +4,8 @@ import json
 from collections import Counter
 
 import pytest
+from tests.helpers import needs_p3
 
-from conftest import needs_p3
 from puzzleloop.cli import main
 from puzzleloop.evaluate import EvalConfig, EvalError, evaluate
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from tests.helpers import needs_p3
 
-from conftest import needs_p3
 from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, rename_function
 from puzzleloop.selection import training_text

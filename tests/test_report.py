@@ -15,12 +15,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.helpers import build_run_folder
 
 from puzzleloop.corpus import Corpus
 from puzzleloop.files import write_jsonl_atomic
 from puzzleloop.inspection import RunFolderError
 from puzzleloop.report import REPORT_FILE, add_report_arguments, build_report, run_report
-from test_inspection import build_run_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 PLOTS = ("pass-at-k", "growth", "solve-rates", "answer-types", "funnel")

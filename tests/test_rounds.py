@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.helpers import needs_p3
 
-from conftest import needs_p3
 from puzzleloop.cli import main
 from puzzleloop.config import load_config
 from puzzleloop.data import load_seed_puzzles, named_set

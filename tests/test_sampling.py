@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.helpers import needs_p3
 
-from conftest import needs_p3
 from puzzleloop.data import BESIDE_CHECKOUT
 from puzzleloop.models import load_model
 from puzzleloop.sampling import (

@@ -13,10 +13,10 @@ from sandbox import STATUSES, Judge, Limits, Verdict
 from sandbox.answer import AnswerTypeError, checked_copy, decode_answer, encode_answer, parse_spec
 from sandbox.harden import REPLY_FD, Jail, seccomp_programs
 from sandbox.policy import PolicyError, parse_checked
+from tests.helpers import P3_PUZZLES, needs_p3
 
 from puzzleloop.verify import add_verify_arguments, run_verify, verify_file
 
-P3 = Path(__file__).resolve().parents[2] / "shared" / "p3" / "puzzles.json"
 SAT = "def sat(x: int):\n    return x * 3 == 12"
 
 
@@ -157,11 +157,11 @@ def test_verify_file_and_cli_hooks(tmp_path: Path) -> None:
 
 
 def _reference_pairs() -> list[tuple[str, str]]:
-    puzzles = json.loads(P3.read_text())
+    puzzles = json.loads(P3_PUZZLES.read_text())
     return [(p["sat"], p["sol_header"] + "\n" + p["sol_bodies"][0]) for p in puzzles if p["sol_bodies"]]
 
 
-@pytest.mark.skipif(not P3.exists(), reason="needs ../shared/p3")
+@needs_p3
 def test_p3_reference_sample_verifies() -> None:
     pairs = _reference_pairs()[::20]
     with Judge(workers=2) as judge:
@@ -171,7 +171,7 @@ def test_p3_reference_sample_verifies() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not P3.exists(), reason="needs ../shared/p3")
+@needs_p3
 def test_p3_reference_set_verifies() -> None:
     with Judge(workers=2) as judge:
         verdicts = judge.judge(_reference_pairs())
