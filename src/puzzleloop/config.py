@@ -25,25 +25,37 @@ class ConfigError(ValueError):
     """A configuration file or override is wrong; the message names the file and the field."""
 
 
-# Allowed ranges of numeric settings: (bound, bound allowed, upper bound or None). A None value (unset) passes.
-AT_LEAST_1 = (1, True, None)
-ABOVE_0 = (0, False, None)
-AT_LEAST_0 = (0, True, None)  # temperatures: 0 is greedy
-TOP_P = (0, False, 1)  # nucleus mass in (0, 1]
-MEMORY_MB = (64, True, None)  # the sandbox's interpreter needs ~40 MB
+# The allowed range of each numeric setting, by field name, for every settings dataclass that calls check_ranges
+# (run's sections and the eval command): (bound, bound allowed, upper bound or None). Unset (None) passes.
+# fmt: off
+_AT_LEAST_1, _ABOVE_0, _AT_LEAST_0, _UNIT = (1, True, None), (0, False, None), (0, True, None), (0, False, 1)
+SETTING_RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "rounds": _AT_LEAST_1, "n": _AT_LEAST_1, "k": _AT_LEAST_1, "limit": _AT_LEAST_1, "prompts": _AT_LEAST_1,
+    "samples_per_prompt": _AT_LEAST_1, "shots": _AT_LEAST_1, "attempts": _AT_LEAST_1, "max_new_tokens": _AT_LEAST_1,
+    "workers": _AT_LEAST_1, "batch_size": _AT_LEAST_1, "block_sequences": _AT_LEAST_1, "max_source_chars": _AT_LEAST_1,
+    "temperature": _AT_LEAST_0,  # 0 is greedy
+    "top_p": _UNIT, "contamination_threshold": _UNIT,
+    "timeout": _ABOVE_0,
+    "memory_mb": (64, True, None),  # the sandbox's interpreter needs ~40 MB
+}
+# fmt: on
 
 
-def check_ranges(settings: Any, ranges: dict[str, tuple[float, bool, float | None]]) -> None:
-    """ConfigError naming the first setting outside its range, so a bad value fails before any model loads."""
-    for name, (bound, inclusive, upper) in ranges.items():
-        value = getattr(settings, name)
+def check_ranges(settings: Any) -> None:
+    """ConfigError naming the first field of `settings` outside its SETTING_RANGES range, so that a bad value fails
+    when the settings are built, before any model loads."""
+    for field_ in dataclasses.fields(settings):
+        if field_.name not in SETTING_RANGES:
+            continue
+        bound, inclusive, upper = SETTING_RANGES[field_.name]
+        value = getattr(settings, field_.name)
         for item in value if isinstance(value, tuple) else (value,):
             if item is None:
                 continue
             low_ok = item >= bound if inclusive else item > bound
             if not (low_ok and (upper is None or item <= upper)):
                 wanted = f"in ({bound:g}, {upper:g}]" if upper is not None else f"{'>=' * inclusive or '>'} {bound:g}"
-                raise ConfigError(f"{name} must be {wanted}, got {item!r}")
+                raise ConfigError(f"{field_.name} must be {wanted}, got {item!r}")
 
 
 @dataclass
@@ -60,17 +72,7 @@ class ProposeConfig:
     with_solution: bool = False  # seeds shown with solutions; the proposer's own solution is judged as an attempt
 
     def __post_init__(self) -> None:
-        check_ranges(
-            self,
-            {
-                "prompts": AT_LEAST_1,
-                "samples_per_prompt": AT_LEAST_1,
-                "shots": AT_LEAST_1,
-                "temperature": AT_LEAST_0,
-                "top_p": TOP_P,
-                "max_new_tokens": AT_LEAST_1,
-            },
-        )
+        check_ranges(self)
 
 
 @dataclass
@@ -82,7 +84,7 @@ class FilterConfig:
     max_source_chars: int = 2000
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"contamination_threshold": TOP_P, "max_source_chars": AT_LEAST_1})
+        check_ranges(self)
 
 
 @dataclass
@@ -95,9 +97,7 @@ class SolveConfig:
     max_new_tokens: int = 150
 
     def __post_init__(self) -> None:
-        check_ranges(
-            self, {"attempts": AT_LEAST_1, "temperature": AT_LEAST_0, "top_p": TOP_P, "max_new_tokens": AT_LEAST_1}
-        )
+        check_ranges(self)
 
 
 @dataclass
@@ -112,16 +112,7 @@ class HeldoutConfig:
     limit: int | None = None
 
     def __post_init__(self) -> None:
-        check_ranges(
-            self,
-            {
-                "n": AT_LEAST_1,
-                "k": AT_LEAST_1,
-                "temperature": AT_LEAST_0,
-                "max_new_tokens": AT_LEAST_1,
-                "limit": AT_LEAST_1,
-            },
-        )
+        check_ranges(self)
 
 
 @dataclass
@@ -159,17 +150,7 @@ class RunConfig:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
-        check_ranges(
-            self,
-            {
-                "rounds": AT_LEAST_1,
-                "timeout": ABOVE_0,
-                "memory_mb": MEMORY_MB,
-                "workers": AT_LEAST_1,
-                "batch_size": AT_LEAST_1,
-                "block_sequences": AT_LEAST_1,
-            },
-        )
+        check_ranges(self)
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from sandbox import STATUSES, Judge, Limits
 from sandbox.api import DEFAULT_TIMEOUT
 
-from puzzleloop.config import ABOVE_0, AT_LEAST_0, AT_LEAST_1, MEMORY_MB, TOP_P, check_ranges
+from puzzleloop.config import check_ranges
 from puzzleloop.data import P3Instance, load_heldout
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic
 from puzzleloop.metrics import summarise
@@ -55,22 +55,7 @@ class EvalConfig:
     workers: int = 2
 
     def __post_init__(self) -> None:
-        check_ranges(
-            self,
-            {
-                "n": AT_LEAST_1,
-                "k": AT_LEAST_1,
-                "temperature": AT_LEAST_0,
-                "top_p": TOP_P,
-                "max_new_tokens": AT_LEAST_1,
-                "timeout": ABOVE_0,
-                "memory_mb": MEMORY_MB,
-                "limit": AT_LEAST_1,
-                "batch_size": AT_LEAST_1,
-                "block_sequences": AT_LEAST_1,
-                "workers": AT_LEAST_1,
-            },
-        )
+        check_ranges(self)
 
 
 class EvalError(RuntimeError):
