@@ -45,6 +45,7 @@ from matplotlib.figure import Figure
 from puzzleloop.data import TUTORIAL_NAMES, DataError, named_set
 from puzzleloop.files import read_jsonl_objects, write_json_atomic, write_text_atomic
 from puzzleloop.inspection import RunFolder, RunFolderError, corpus_stats, heldout_index, open_run, pass_keys
+from puzzleloop.layout import CONFIG_FILE, PROPOSALS_FILE, TRAIN_FILE, RunLayout
 from puzzleloop.provenance import git_sha, package_versions
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_hash, parse_module, rename_function
 
@@ -208,10 +209,6 @@ def read_eval_folder(path: Path) -> EvalFolder:
     return EvalFolder(path, settings, results, sample_rates(samples, str(path / "samples.jsonl")))
 
 
-def run_eval_dir(run_dir: Path, round_: int) -> Path:
-    return run_dir / ("baseline" if round_ == 0 else f"round_{round_}") / "eval"
-
-
 def measured_round(line: dict[str, Any], by_round: dict[int, dict[str, Any]], where: str) -> int:
     """The round whose eval folder holds this line's numbers: an untrained round reuses an earlier measurement."""
     seen = {line["round"]}
@@ -232,7 +229,7 @@ def measured_round(line: dict[str, Any], by_round: dict[int, dict[str, Any]], wh
 
 def round_rows(run: RunFolder) -> tuple[list[dict[str, Any]], dict[int, EvalFolder]]:
     """One row per evaluated round, and the eval folder each round's numbers came from."""
-    where = str(run.path / "metrics.jsonl")
+    where = str(RunLayout(run.path).metrics)
     if not run.metrics:
         raise RecordError(f"{where}: missing or empty; the run has no finished evaluation to record")
     by_round = {line["round"]: line for line in run.metrics}
@@ -244,7 +241,7 @@ def round_rows(run: RunFolder) -> tuple[list[dict[str, Any]], dict[int, EvalFold
     for line in run.metrics:
         source = measured_round(line, by_round, where)
         if source not in folders:
-            folders[source] = read_eval_folder(run_eval_dir(run.path, source))
+            folders[source] = read_eval_folder(RunLayout(run.path).eval_dir(source))
         folder = folders[source]
         for key in pass_keys(line):
             if abs(line[key] - folder.results.get(key, float("nan"))) > 1e-12:
@@ -310,7 +307,7 @@ def contamination_record(run: RunFolder, index: NearDuplicateIndex) -> dict[str,
     mentions: Counter[str] = Counter()
     distinct: dict[str, set[str]] = {}
     proposal_rows = 0
-    for path in _round_files(run.path, "proposals.jsonl"):
+    for _, path in RunLayout(run.path).rounds_with(PROPOSALS_FILE):
         for number, row in enumerate(read_jsonl(path), start=1):
             seeds = field(row, "seeds", f"{path}: line {number}", list)
             proposal_rows += 1
@@ -322,7 +319,7 @@ def contamination_record(run: RunFolder, index: NearDuplicateIndex) -> dict[str,
     tutorial_tests = [n for n in TUTORIAL_NAMES if n.rsplit(":", 1)[0] in test_classes]
 
     per_round: dict[str, dict[str, Any]] = {}
-    for path in _round_files(run.path, "train.jsonl"):
+    for _, path in RunLayout(run.path).rounds_with(TRAIN_FILE):
         scores: list[tuple[float, str]] = []
         exact: list[str] = []
         for number, row in enumerate(read_jsonl(path), start=1):
@@ -349,7 +346,7 @@ def contamination_record(run: RunFolder, index: NearDuplicateIndex) -> dict[str,
         "test_set": f"{TEST_SET} ({len(test)} instances of {len(test_classes)} test classes)",
         "prompts": {
             "propose": {
-                "files": [str(p) for p in _round_files(run.path, "proposals.jsonl")],
+                "files": [str(p) for _, p in RunLayout(run.path).rounds_with(PROPOSALS_FILE)],
                 "proposal_rows": proposal_rows,
                 "seed_mentions_by_origin": dict(sorted(mentions.items())),
                 "distinct_seeds_by_origin": {k: len(v) for k, v in sorted(distinct.items())},
@@ -525,15 +522,6 @@ def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 60, 2)
 
 
-def _round_files(run_dir: Path, name: str) -> list[Path]:
-    """RUN/round_<r>/NAME for every round that has one, in round order."""
-    found = []
-    for path in run_dir.glob(f"round_*/{name}"):
-        if match := re.fullmatch(r"round_(\d+)", path.parent.name):
-            found.append((int(match.group(1)), path))
-    return [path for _, path in sorted(found)]
-
-
 def parse_eval(text: str) -> tuple[str, Path]:
     label, sep, folder = text.partition("=")
     if not sep or not label.strip() or not folder.strip():
@@ -568,7 +556,7 @@ def record(args: argparse.Namespace) -> int:
     out = args.out_dir or REPO_ROOT / "results" / args.name
     if not args.run_dir.is_dir():
         raise RecordError(f"{args.run_dir}: no such run folder")
-    config_path = args.run_dir / "config.yaml"
+    config_path = RunLayout(args.run_dir).config
     if not config_path.is_file():
         raise RecordError(f"{config_path}: missing (the run's frozen configuration)")
     evals = [(label, read_eval_folder(folder)) for label, folder in args.eval]
@@ -588,7 +576,7 @@ def record(args: argparse.Namespace) -> int:
         write_json_atomic(out / "contamination.json", contamination)
         plot_rounds(rows, evals, f"{args.name}: held-out pass@k per round (95% CI)", out / "rounds.png")
         write_json_atomic(out / "provenance.json", provenance_record(args, folders, evals))
-        shutil.copyfile(config_path, out / "config.yaml")
+        shutil.copyfile(config_path, out / CONFIG_FILE)
         print(summary(run, rows, evals, contamination, out))
     if not contamination["ok"]:
         print(f"error: contamination found; see {out / 'contamination.json'}", file=sys.stderr)

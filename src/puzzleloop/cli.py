@@ -67,6 +67,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_selfplay(args: argparse.Namespace) -> int:
+    from puzzleloop.layout import RunLayout
     from puzzleloop.rounds import SelfPlayRun, format_rounds_table, prepare_run
 
     if args.config is None and not args.resume:
@@ -75,7 +76,7 @@ def _run_selfplay(args: argparse.Namespace) -> int:
     print(f"run folder: {config.output_dir}")
     lines = SelfPlayRun(config).run()
     print(format_rounds_table(lines, config.eval.k))
-    print(f"metrics: {Path(config.output_dir) / 'metrics.jsonl'}")
+    print(f"metrics: {RunLayout(Path(config.output_dir)).metrics}")
     print(f"final model: {lines[-1]['model']}")  # a round that verified nothing new keeps the last round's model
     return 0
 

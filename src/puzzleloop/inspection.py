@@ -27,11 +27,9 @@ from puzzleloop.arguments import positive_int
 from puzzleloop.corpus import Corpus, CorpusError, PuzzleRow, SolutionRow
 from puzzleloop.data import DataError, named_set
 from puzzleloop.files import read_jsonl_objects, write_jsonl_atomic
+from puzzleloop.layout import FILTER_FILE, RunLayout
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_form
 
-CORPUS_FILE = "corpus.sqlite"
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.yaml"
 HELDOUT_SET = "p3-test-all"
 EXPORT_FORMATS = ("parquet", "jsonl", "hf")
 SOLVE_RATE_BINS = ("0", "(0, 0.2]", "(0.2, 0.4]", "(0.4, 0.6]", "(0.6, 0.8]", "(0.8, 1]")
@@ -80,14 +78,15 @@ def open_run(path: Path | str) -> RunFolder:
         raise RunFolderError(f"{path}: no such run folder")
     if not path.is_dir():
         raise RunFolderError(f"{path}: not a folder (give the run folder, e.g. runs/default)")
-    corpus_path = path / CORPUS_FILE
+    layout = RunLayout(path)
+    corpus_path = layout.corpus
     if not corpus_path.is_file():
-        what = "is empty" if not any(path.iterdir()) else f"holds no {CORPUS_FILE}"
+        what = "is empty" if not any(path.iterdir()) else f"holds no {corpus_path.name}"
         raise RunFolderError(f"{path}: {what}; not a run folder, or its run has not reached the filter stage")
     if corpus_path.stat().st_size == 0:  # SQLite would silently turn an empty file into a fresh corpus
         raise RunFolderError(f"{corpus_path}: empty file (0 bytes), not a corpus")
-    threshold, p3_dir = _read_config(path / CONFIG_FILE)
-    metrics = _read_metrics(path / METRICS_FILE)
+    threshold, p3_dir = _read_config(layout.config)
+    metrics = _read_metrics(layout.metrics)
     filters = _read_filters(path)
     try:
         corpus = Corpus(corpus_path, create=False)
@@ -139,11 +138,7 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
 def _read_filters(run_dir: Path) -> dict[int, dict[str, Any]]:
     """round -> that round's filter.json ({"funnel": {step: left}, "removed": {step: count}, ...})."""
     reports = {}
-    for folder in run_dir.glob("round_*"):
-        match = re.fullmatch(r"round_(\d+)", folder.name)
-        path = folder / "filter.json"
-        if not match or not path.is_file():
-            continue
+    for round_, path in RunLayout(run_dir).rounds_with(FILTER_FILE):
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
@@ -152,8 +147,8 @@ def _read_filters(run_dir: Path) -> dict[int, dict[str, Any]]:
             section = report.get(field) if isinstance(report, dict) else None
             if not isinstance(section, dict) or not all(type(v) is int for v in section.values()):
                 raise RunFolderError(f"{path}: field {field!r} must map filter steps to counts")
-        reports[int(match.group(1))] = report
-    return dict(sorted(reports.items()))
+        reports[round_] = report
+    return reports
 
 
 def _is_number(value: Any) -> bool:

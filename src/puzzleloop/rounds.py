@@ -1,12 +1,6 @@
 """Self-play rounds: propose, filter, solve (+ verify), select, train, evaluate; every stage resumable.
 
-Layout of a run folder:
-    config.yaml            the frozen configuration
-    corpus.sqlite          puzzles, every attempt with its verdict, and the stage done-markers
-    baseline/eval/         held-out evaluation of the starting model (once)
-    round_<r>/proposals.jsonl, filter.json, train.jsonl, checkpoint/, eval/
-    metrics.jsonl          one line per evaluated model (rewritten from the done-markers, so never torn)
-
+The run folder's layout is `puzzleloop.layout`'s.
 A stage writes its outputs atomically (or commits them in one transaction) before its done-marker, so a run that
 was killed redoes at most the stage it was in, and `--resume` skips every finished stage.
 """
@@ -32,6 +26,7 @@ from puzzleloop.data import NAMED_SETS, load_heldout, load_seed_puzzles, named_s
 from puzzleloop.evaluate import EvalConfig, evaluate
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from puzzleloop.filters import Proposal, filter_proposals
+from puzzleloop.layout import RunLayout
 from puzzleloop.models import load_model
 from puzzleloop.prompts import (
     ProposePrompt,
@@ -47,25 +42,22 @@ from puzzleloop.sampling import Sampler, SamplingConfig
 from puzzleloop.selection import select_training_set
 from puzzleloop.train import train
 
-CONFIG_FILE = "config.yaml"
-CORPUS_FILE = "corpus.sqlite"
-METRICS_FILE = "metrics.jsonl"
 STAGES = ("propose", "filter", "solve", "select", "train", "eval")
-PROPOSER_SOLUTIONS = "proposer_solutions.json"  # canonical hash -> the solution written with the puzzle
 
 
 def prepare_run(config_path: Path | None, output_dir: str | None, overrides: list[str], resume: bool) -> RunConfig:
     """Resolve the configuration and freeze it into the run folder (a resumed run reads the frozen one back)."""
     if resume:
         run_dir = Path(output_dir) if output_dir else Path(load_config(config_path, overrides).output_dir)
-        frozen = run_dir / CONFIG_FILE
+        layout = RunLayout(run_dir)
+        frozen = layout.config
         if not frozen.exists():
             raise ConfigError(f"{frozen}: nothing to resume (no frozen config in {run_dir})")
-        corpus = run_dir / CORPUS_FILE
+        corpus = layout.corpus
         if (
             corpus.is_file()
             and corpus.stat().st_size == 0
-            and any(p.name not in (CONFIG_FILE, CORPUS_FILE) for p in run_dir.iterdir())
+            and any(p.name not in (frozen.name, corpus.name) for p in run_dir.iterdir())
         ):
             raise CorpusError(
                 f"{corpus}: the corpus is empty (0 bytes) though the run has stage outputs; resuming "
@@ -79,7 +71,7 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
             )
     else:
         config = load_config(config_path, overrides + ([f"output_dir={output_dir}"] if output_dir else []))
-        frozen = Path(config.output_dir) / CONFIG_FILE
+        frozen = RunLayout(Path(config.output_dir)).config
         if frozen.exists() and frozen.read_text() != config_to_yaml(config):
             raise ConfigError(
                 f"{frozen.parent} already holds a run with other settings: add --resume to continue it, "
@@ -122,9 +114,9 @@ class SelfPlayRun:
 
     def __init__(self, config: RunConfig, log: Callable[[str], None] = print) -> None:
         self.config = config
-        self.dir = Path(config.output_dir)
+        self.layout = RunLayout(Path(config.output_dir))
         self.log = log
-        self.corpus = Corpus(self.dir / CORPUS_FILE)
+        self.corpus = Corpus(self.layout.corpus)
         self._loaded: tuple[str, Any, Any] | None = None
         self._judge: Judge | None = None
 
@@ -183,11 +175,6 @@ class SelfPlayRun:
         if stage == "eval":
             self.write_metrics()
 
-    def round_dir(self, round_: int) -> Path:
-        path = self.dir / ("baseline" if round_ == 0 else f"round_{round_}")
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
     def model_after(self, round_: int) -> str:
         """The checkpoint that round `round_` produced (the start model for round 0 or an untrained round)."""
         if round_ == 0:
@@ -243,7 +230,7 @@ class SelfPlayRun:
 
     def _propose(self, round_: int) -> dict[str, Any]:
         cfg = self.config.propose
-        path = self.round_dir(round_) / "proposals.jsonl"
+        path = self.layout.proposals(round_)
         rows = read_jsonl_objects(path, torn_tail=True)
         per_prompt = Counter(row["prompt"] for row in rows)
         done = {i for i, count in per_prompt.items() if count == cfg.samples_per_prompt}
@@ -285,7 +272,7 @@ class SelfPlayRun:
     def _filter(self, round_: int) -> dict[str, Any]:
         prompts = self._propose_prompts(round_)
         proposals: list[Proposal] = []
-        rows = read_jsonl_objects(self.round_dir(round_) / "proposals.jsonl")
+        rows = read_jsonl_objects(self.layout.proposals(round_))
         for row in rows:
             source, solution = proposal_from_completion(prompts[row["prompt"]], row["completion"])
             proposals.append(Proposal(source=source, seeds=tuple(row["seeds"]), solution=solution))
@@ -301,7 +288,7 @@ class SelfPlayRun:
         )
         proposer = self.model_after(round_ - 1)
         write_json_atomic(  # before the puzzles are stored: the solve stage judges these as first attempts
-            self.round_dir(round_) / PROPOSER_SOLUTIONS,
+            self.layout.proposer_solutions(round_),
             {digest: p.solution for p, _, digest in result.kept if p.solution is not None},
         )
         self.corpus.add_puzzles(
@@ -331,7 +318,7 @@ class SelfPlayRun:
                 ),
             },
         }
-        write_json_atomic(self.round_dir(round_) / "filter.json", info)
+        write_json_atomic(self.layout.filter_report(round_), info)
         return info
 
     def _solve(self, round_: int) -> dict[str, Any]:
@@ -341,7 +328,7 @@ class SelfPlayRun:
         model, tokenizer = self.model(self.model_after(round_ - 1))
         sampler = Sampler(model, tokenizer)
         examples = tutorial_examples(self.config.p3_dir)
-        proposed_path = self.round_dir(round_) / PROPOSER_SOLUTIONS
+        proposed_path = self.layout.proposer_solutions(round_)
         proposer_solutions = json.loads(proposed_path.read_text()) if proposed_path.exists() else {}
         step = max(1, self.config.block_sequences // cfg.attempts)
         for start in range(0, len(todo), step):
@@ -375,24 +362,24 @@ class SelfPlayRun:
 
     def _select(self, round_: int) -> dict[str, Any]:
         dataset = select_training_set(self.corpus, self.config.select, latest_round=round_)
-        write_jsonl_atomic(self.round_dir(round_) / "train.jsonl", dataset.to_list())
+        write_jsonl_atomic(self.layout.training_rows(round_), dataset.to_list())
         return {"examples": len(dataset), "puzzles": len(set(dataset["puzzle_id"])) if len(dataset) else 0}
 
     def _train(self, round_: int) -> dict[str, Any]:
         from datasets import Dataset
 
-        rows = read_jsonl_objects(self.round_dir(round_) / "train.jsonl")
+        rows = read_jsonl_objects(self.layout.training_rows(round_))
         if not rows:
             self.log(f"round {round_} train: no verified examples, the model stays {self.model_after(round_ - 1)}")
             return {"checkpoint": None, "examples": 0}
-        previous = self.round_dir(round_ - 1) / "train.jsonl" if round_ > 1 else None
+        previous = self.layout.training_rows(round_ - 1) if round_ > 1 else None
         if self.config.train_from == "base" and previous and read_jsonl_objects(previous) == rows:
             # The same examples from the same start with the same seed: training again would rebuild that model.
             self.log(f"round {round_} train: the examples are round {round_ - 1}'s, so its model stays")
             return {"checkpoint": self.model_after(round_ - 1), "examples": len(rows), "reused_from": round_ - 1}
         start = self.config.model_name_or_path if self.config.train_from == "base" else self.model_after(round_ - 1)
         self._release_model()
-        output = self.round_dir(round_) / "checkpoint"
+        output = self.layout.checkpoint(round_)
         result = train(start, Dataset.from_list(rows), output, self.config.train)
         return {
             "checkpoint": str(output),
@@ -433,7 +420,7 @@ class SelfPlayRun:
         )
         model, tokenizer = self.model(model_name)
         results = evaluate(
-            eval_config, self.round_dir(round_) / "eval", model=model, tokenizer=tokenizer, judge=self.judge()
+            eval_config, self.layout.eval_dir(round_), model=model, tokenizer=tokenizer, judge=self.judge()
         )
         keys = [k for k in results if k.startswith(("pass@", "solved_within@"))]
         return {
@@ -471,7 +458,7 @@ class SelfPlayRun:
 
     def write_metrics(self) -> list[dict[str, Any]]:
         lines = self.metrics()
-        write_jsonl_atomic(self.dir / METRICS_FILE, lines)
+        write_jsonl_atomic(self.layout.metrics, lines)
         return lines
 
 
