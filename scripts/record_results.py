@@ -44,6 +44,7 @@ from matplotlib.figure import Figure
 
 from puzzleloop.data import TUTORIAL_NAMES, DataError, named_set
 from puzzleloop.files import read_jsonl_objects, write_json_atomic, write_text_atomic
+from puzzleloop.filters import kept
 from puzzleloop.inspection import RunFolder, RunFolderError, corpus_stats, heldout_index, open_run, pass_keys
 from puzzleloop.layout import CONFIG_FILE, PROPOSALS_FILE, TRAIN_FILE, RunLayout
 from puzzleloop.provenance import git_sha, package_versions
@@ -264,7 +265,7 @@ def round_rows(run: RunFolder) -> tuple[list[dict[str, Any]], dict[int, EvalFold
                 "type_error_rate": folder.rates["type_error_rate"],
                 "parse_error_rate": folder.rates["parse_error_rate"],
                 "proposed": line.get("proposed"),
-                "kept": funnel.get("after_contaminated"),
+                "kept": kept(funnel),
                 "verified_puzzles": line.get("verified_puzzles"),
                 "verified_solutions": line.get("verified_solutions"),
                 "training_examples": line.get("training_examples"),

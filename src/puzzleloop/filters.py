@@ -96,6 +96,11 @@ class FilterResult:
         return funnel
 
 
+def kept(funnel: dict[str, int], missing: typing.Any = None) -> typing.Any:
+    """How many proposals a funnel (FilterResult.counts) kept: what is left after the last step (or `missing`)."""
+    return funnel.get(f"after_{FILTER_STEPS[-1]}", missing)
+
+
 def filter_proposals(
     proposals: Sequence[Proposal],
     *,

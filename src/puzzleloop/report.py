@@ -25,6 +25,7 @@ from pygments.lexers import PythonLexer
 from puzzleloop.arguments import positive_int
 from puzzleloop.corpus import PuzzleRow, SolutionRow
 from puzzleloop.files import write_text_atomic
+from puzzleloop.filters import kept
 from puzzleloop.inspection import RunFolder, corpus_stats, heldout_index, open_run, pass_keys, puzzle_summary
 
 REPORT_FILE = "report.html"
@@ -186,7 +187,7 @@ def _rounds_table(metrics: list[dict[str, Any]]) -> str:
             low, high = line.get(f"{key}_ci95") or (None, None)
             cells.append(f"{_percent(line[key])} [{_percent(low)}, {_percent(high)}]" if key in line else "-")
         funnel = line.get("funnel") or {}
-        cells += [line.get("solved_puzzles", "-"), funnel.get("proposed", "-"), funnel.get("after_contaminated", "-")]
+        cells += [line.get("solved_puzzles", "-"), funnel.get("proposed", "-"), kept(funnel, "-")]
         cells += [line.get("verified_puzzles", "-"), line.get("training_examples", "-")]
         rows.append(cells)
     header = ["round", *(f"{k} [95% CI]" for k in keys), "held-out solved", "proposed", "kept", "verified", "train ex."]

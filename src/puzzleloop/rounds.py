@@ -25,7 +25,7 @@ from puzzleloop.corpus import Attempt, Corpus, CorpusError, PuzzleRecord
 from puzzleloop.data import NAMED_SETS, load_heldout, load_seed_puzzles, named_set
 from puzzleloop.evaluate import EvalConfig, evaluate
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic, write_text_atomic
-from puzzleloop.filters import Proposal, filter_proposals
+from puzzleloop.filters import Proposal, filter_proposals, kept
 from puzzleloop.layout import RunLayout
 from puzzleloop.models import load_model
 from puzzleloop.prompts import (
@@ -478,7 +478,7 @@ def format_rounds_table(lines: list[dict[str, Any]], ks: tuple[int, ...]) -> str
         cells = [
             "base" if line["round"] == 0 else str(line["round"]),
             str(line.get("proposed", "-")),
-            str(funnel.get("after_contaminated", "-")),
+            str(kept(funnel, "-")),
             str(line.get("verified_puzzles", "-")),
             str(line.get("training_examples", "-")),
         ]
