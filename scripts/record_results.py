@@ -43,12 +43,13 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from puzzleloop.data import TUTORIAL_NAMES, DataError, named_set
-from puzzleloop.files import read_jsonl_objects, write_json_atomic, write_text_atomic
+from puzzleloop.files import DamagedFileError, read_jsonl_objects, write_json_atomic, write_text_atomic
 from puzzleloop.filters import kept
 from puzzleloop.inspection import RunFolder, RunFolderError, corpus_stats, heldout_index, open_run, pass_keys
 from puzzleloop.layout import CONFIG_FILE, PROPOSALS_FILE, TRAIN_FILE, RunLayout
 from puzzleloop.provenance import git_sha, package_versions
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_hash, parse_module, rename_function
+from puzzleloop.selection import training_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_SET = "p3-test-all"  # every instance of P3's 228 test classes: what must never reach a prompt or training
@@ -96,18 +97,18 @@ def field(mapping: Any, name: str, where: str, kind: type = object) -> Any:
 # -- pure helpers (unit-tested) ------------------------------------------------------------------------
 
 
-def puzzle_from_training_text(text: str, where: str = "<training text>") -> str:
-    """The puzzle of a training example (text `def f ...`, `def g ...`, `assert f(g())`), named `sat` again.
+def puzzle_from_training_prompt(text: str, where: str = "<training prompt>") -> str:
+    """The puzzle of a training row (its prompt, `def f ...`), named `sat` again.
 
-    Parsed with `ast` (never executed), so a `def f` nested in the solution is not taken for the puzzle. The
-    name goes back to `sat`, as in the corpus and in P3, because the canonical form (hence the hash and the
-    similarity) depends on it when the puzzle also uses a local variable `f` (one of our seed puzzles does).
+    Parsed with `ast` (never executed). The name goes back to `sat`, as in the corpus and in P3, because the
+    canonical form (hence the hash and the similarity) depends on it when the puzzle also uses a local variable
+    `f` (one of our seed puzzles does).
     """
     try:
         tree = parse_module(text, where)  # the puzzle parser's size and depth limits apply here too
         found = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "f"]
         if len(found) != 1:
-            raise RecordError(f"{where}: expected one top-level 'def f' in the training text, found {len(found)}")
+            raise RecordError(f"{where}: expected one top-level 'def f' in the training prompt, found {len(found)}")
         source = ast.get_source_segment(text, found[0])
         if not source:
             raise RecordError(f"{where}: cannot locate the source of 'def f'")
@@ -323,9 +324,13 @@ def contamination_record(run: RunFolder, index: NearDuplicateIndex) -> dict[str,
     for _, path in RunLayout(run.path).rounds_with(TRAIN_FILE):
         scores: list[tuple[float, str]] = []
         exact: list[str] = []
-        for number, row in enumerate(read_jsonl(path), start=1):
+        try:
+            rows = training_rows(read_jsonl(path), str(path))
+        except DamagedFileError as error:
+            raise RecordError(str(error)) from None
+        for number, row in enumerate(rows, start=1):
             where = f"{path}: line {number}"
-            puzzle = puzzle_from_training_text(field(row, "text", where, str), where)
+            puzzle = puzzle_from_training_prompt(row["prompt"], where)
             nearest, score = index.nearest(puzzle, where)
             scores.append((score, nearest))
             if (match := test_hashes.get(canonical_hash(puzzle, where))) is not None:
@@ -362,7 +367,7 @@ def contamination_record(run: RunFolder, index: NearDuplicateIndex) -> dict[str,
             },
         },
         "training_examples": {
-            "method": "the `def f` of each train.jsonl text, compared with every test instance by "
+            "method": "the `def f` prompt of each train.jsonl row, compared with every test instance by "
             "puzzleloop.puzzles.NearDuplicateIndex (as the contamination filter does) and by canonical_hash",
             "threshold": threshold,
             "threshold_source": "filter.contamination_threshold of the run's config.yaml",

@@ -13,8 +13,8 @@ import pytest
 from tests.helpers import needs_p3
 
 from puzzleloop.data import load_seed_puzzles, named_set
+from puzzleloop.prompts import solved_parts
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, rename_function
-from puzzleloop.selection import training_text
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "record_results.py"
 
@@ -31,11 +31,15 @@ def _load_script() -> ModuleType:
 rr = _load_script()
 
 
-def test_the_puzzle_of_every_seed_training_text_is_recovered_exactly() -> None:
+def _prompt(sat: str, sol: str) -> str:
+    return solved_parts(sat, sol)[0]
+
+
+def test_the_puzzle_of_every_seed_training_prompt_is_recovered_exactly() -> None:
     seeds = load_seed_puzzles()
     assert seeds
     for seed in seeds:
-        puzzle = rr.puzzle_from_training_text(training_text(seed.sat, seed.sol), seed.name)
+        puzzle = rr.puzzle_from_training_prompt(_prompt(seed.sat, seed.sol), seed.name)
         assert puzzle == seed.sat.strip()
         assert canonical_hash(puzzle) == canonical_hash(seed.sat)
 
@@ -43,33 +47,33 @@ def test_the_puzzle_of_every_seed_training_text_is_recovered_exactly() -> None:
 def test_the_puzzle_is_compared_under_its_own_name_because_the_canonical_form_depends_on_it() -> None:
     (seed,) = [s for s in load_seed_puzzles() if s.name == "comma_separated_table"]  # it has a local `f`
     assert canonical_hash(rename_function(seed.sat, "f")) != canonical_hash(seed.sat)
-    assert canonical_hash(rr.puzzle_from_training_text(training_text(seed.sat, seed.sol))) == canonical_hash(seed.sat)
+    assert canonical_hash(rr.puzzle_from_training_prompt(_prompt(seed.sat, seed.sol))) == canonical_hash(seed.sat)
 
 
-def test_a_def_f_inside_the_solution_is_not_taken_for_the_puzzle() -> None:
+def test_a_def_f_inside_the_solution_stays_in_the_completion() -> None:
     seed = load_seed_puzzles()[0]
     sol = "def sol(a=1234567, m=1000003):\n    def f(x):\n        return x\n    return f(pow(a, m - 2, m))"
-    text = training_text(seed.sat, sol)
-    assert text.count("def f(") == 2
-    assert rr.puzzle_from_training_text(text) == seed.sat.strip()
+    prompt, completion = solved_parts(seed.sat, sol)
+    assert "def f(" in completion and prompt.count("def f(") == 1
+    assert rr.puzzle_from_training_prompt(prompt) == seed.sat.strip()
 
 
 @pytest.mark.parametrize("text", ["def g():\n    return 1\n\nassert g()\n", "def f(:\n", ""])
-def test_a_training_text_without_one_parsable_def_f_is_an_error_naming_it(text: str) -> None:
+def test_a_training_prompt_without_one_parsable_def_f_is_an_error_naming_it(text: str) -> None:
     with pytest.raises(rr.RecordError, match="train.jsonl: line 3"):
-        rr.puzzle_from_training_text(text, "train.jsonl: line 3")
+        rr.puzzle_from_training_prompt(text, "train.jsonl: line 3")
 
 
 @needs_p3
-def test_a_test_puzzle_in_a_training_text_is_found_at_similarity_one() -> None:
+def test_a_test_puzzle_in_a_training_prompt_is_found_at_similarity_one() -> None:
     test = named_set("p3-test-all")[:40]
     index = NearDuplicateIndex((i.name, i.sat) for i in test)
     leaked = test[7]
-    puzzle = rr.puzzle_from_training_text(training_text(leaked.sat, leaked.reference_solution))
+    puzzle = rr.puzzle_from_training_prompt(_prompt(leaked.sat, leaked.reference_solution))
     assert index.nearest(puzzle) == (leaked.name, 1.0)
     assert canonical_hash(puzzle) == canonical_hash(leaked.sat)
     seed = load_seed_puzzles()[0]
-    assert index.nearest(rr.puzzle_from_training_text(training_text(seed.sat, seed.sol)))[1] < 0.8
+    assert index.nearest(rr.puzzle_from_training_prompt(_prompt(seed.sat, seed.sol)))[1] < 0.8
 
 
 def _sample(status: str, reason: str) -> dict[str, object]:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from puzzleloop.corpus import Attempt, Corpus, PuzzleRecord
-from puzzleloop.selection import SelectionConfig, select_training_set, training_text
+from puzzleloop.files import DamagedFileError
+from puzzleloop.selection import SelectionConfig, select_training_set, training_rows
 
 SAT = 'def sat(x: int, a=7):\n    """Find x."""\n    return x == a\n'
 
@@ -23,15 +24,25 @@ def corpus(tmp_path: Path):
         yield c
 
 
-def test_training_text_format() -> None:
-    text = training_text(SAT, sol("a"))
-    assert text == (
-        'def f(x: int, a=7):\n    """Find x."""\n    return x == a\n\n'
-        "def g(a=7):\n    y = a\n    return y\n\n"
-        "assert f(g())\n"
-    )
+def test_training_row_format(corpus: Corpus) -> None:
+    p0 = corpus.puzzles()[0]
+    corpus.record_attempts(p0.id, 0, [Attempt(sol("a"), "verified")])
+    (row,) = select_training_set(corpus, SelectionConfig(), latest_round=0).to_list()
+    assert row["prompt"] == 'def f(x: int, a=7):\n    """Find x."""\n    return x == a\n\n'
+    assert row["completion"] == "def g(a=7):\n    y = a\n    return y\n\nassert f(g())\n"
     namespace: dict = {}
-    exec(text, namespace)  # the text is a runnable, passing check
+    exec(row["prompt"] + row["completion"], namespace)  # prompt + completion is a runnable, passing check
+
+
+def test_rows_of_the_earlier_text_format_are_still_read() -> None:
+    old = {"text": "def f(x: int):\n    return x == 1\n\ndef g():\n    return 1\n\nassert f(g())\n", "puzzle_id": 3}
+    (row,) = training_rows([old], "train.jsonl")
+    assert row == {"prompt": "def f(x: int):\n    return x == 1\n\n",
+                   "completion": "def g():\n    return 1\n\nassert f(g())\n", "puzzle_id": 3}  # fmt: skip
+    with pytest.raises(DamagedFileError, match="train.jsonl: line 2: a `text` row without"):
+        training_rows([old, {"text": "def f(x: int):\n    return True\n"}], "train.jsonl")
+    with pytest.raises(DamagedFileError, match="line 1: a training row needs"):
+        training_rows([{"prompt": "x"}], "train.jsonl")
 
 
 def test_k_shortest_distinct_per_puzzle(corpus: Corpus) -> None:
@@ -50,13 +61,13 @@ def test_k_shortest_distinct_per_puzzle(corpus: Corpus) -> None:
     )
     corpus.record_attempts(p1.id, 0, [Attempt(sol("a"), "verified")])
     ds = select_training_set(corpus, SelectionConfig(max_per_puzzle=2), latest_round=0)
-    assert ds.column_names == ["text", "puzzle_id", "solution_id", "round"]
+    assert ds.column_names == ["prompt", "completion", "puzzle_id", "solution_id", "round"]
     assert ds["puzzle_id"] == [p0.id, p0.id, p1.id]
-    assert ["y = a\n" in t for t in ds["text"]] == [True, False, True]
-    assert "    y = a+0\n" in ds["text"][1]  # "a+0" is shorter than "a + 0"; both mean the same
+    assert ["y = a\n" in t for t in ds["completion"]] == [True, False, True]
+    assert "    y = a+0\n" in ds["completion"][1]  # "a+0" is shorter than "a + 0"; both mean the same
     full = select_training_set(corpus, SelectionConfig(), latest_round=0)
     assert full["puzzle_id"] == [p0.id] * 3 + [p1.id]
-    assert all(t.endswith("assert f(g())\n") for t in full["text"])
+    assert all(t.endswith("assert f(g())\n") for t in full["completion"])
     again = select_training_set(corpus, SelectionConfig(), latest_round=0)
     assert again["solution_id"] == full["solution_id"]
 

@@ -21,11 +21,10 @@ from puzzleloop.train import (
     train,
 )
 
-TEXTS = [
-    f"def f(x: int, a={a}):\n    return x == a + {b}\n\ndef g(a={a}):\n    return a + {b}\n\nassert f(g())\n"
-    for a in range(4)
-    for b in range(3)
-]
+PROMPTS = [f"def f(x: int, a={a}):\n    return x == a + {b}\n\n" for a in range(4) for b in range(3)]
+COMPLETIONS = [f"def g(a={a}):\n    return a + {b}\n\nassert f(g())\n" for a in range(4) for b in range(3)]
+TEXTS = [prompt + completion for prompt, completion in zip(PROMPTS, COMPLETIONS, strict=True)]
+ROWS = {"prompt": PROMPTS, "completion": COMPLETIONS}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,7 @@ def tokenizer(tiny_model_dir: Path):
 
 
 def test_solution_loss_masks_exactly_the_puzzle(tokenizer) -> None:
-    examples = tokenize_examples(TEXTS[:3], tokenizer, "solution")
+    examples = tokenize_examples(PROMPTS[:3], COMPLETIONS[:3], tokenizer, "solution")
     for text, (ids, labels) in zip(TEXTS, examples, strict=False):
         assert ids[-1] == labels[-1] == tokenizer.eos_token_id
         masked = [t for t, lab in zip(ids, labels, strict=True) if lab == IGNORE_INDEX]
@@ -43,11 +42,11 @@ def test_solution_loss_masks_exactly_the_puzzle(tokenizer) -> None:
         assert tokenizer.decode(masked) + tokenizer.decode(learned) == text
         assert tokenizer.decode(learned).lstrip("\n").startswith("def g(")
         assert "def g" not in tokenizer.decode(masked)
-    everything = tokenize_examples(TEXTS[:3], tokenizer, "all")
+    everything = tokenize_examples(PROMPTS[:3], COMPLETIONS[:3], tokenizer, "all")
     assert all(ids == labels for ids, labels in everything)
     assert [ids for ids, _ in everything] == [ids for ids, _ in examples]
-    with pytest.raises(ValueError, match="training text 1 has no top-level 'def g\\('"):
-        tokenize_examples([TEXTS[0], "def f(x):\n    return x\n"], tokenizer, "solution")
+    with pytest.raises(ValueError, match="training row 1 has an empty completion"):
+        tokenize_examples(PROMPTS[:2], [COMPLETIONS[0], ""], tokenizer, "solution")
 
 
 def test_packing_keeps_masks_and_pads_the_last_block() -> None:
@@ -75,7 +74,7 @@ def test_full_finetune_lowers_loss_and_saves_a_loadable_checkpoint(tiny_model_di
     out = tmp_path / "checkpoint"
     out.with_name("checkpoint.tmp").mkdir()  # debris of a killed run is cleared
     config = TrainConfig(learning_rate=3e-3, batch_size=2, block_size=64, max_steps=12, logging_steps=1)
-    result = train(str(tiny_model_dir), Dataset.from_dict({"text": TEXTS}), out, config, progress=False)
+    result = train(str(tiny_model_dir), Dataset.from_dict(ROWS), out, config, progress=False)
     assert result.output_dir == out and result.steps == 12
     assert math.isfinite(result.train_loss) and result.seconds > 0
     assert result.tokens > 12 * 64  # every block but the last is full
@@ -112,7 +111,7 @@ def test_lora_on_solution_only_merges_into_a_plain_checkpoint(tiny_model_dir: Pa
         max_steps=3,
         logging_steps=1,
     )
-    result = train(str(tiny_model_dir), Dataset.from_dict({"text": TEXTS}), out, config, progress=False)
+    result = train(str(tiny_model_dir), Dataset.from_dict(ROWS), out, config, progress=False)
     assert math.isfinite(result.train_loss)
     assert not (out / "stale.txt").exists() and not out.with_name("lora.old").exists()
     assert not (out / "adapter_config.json").exists()
@@ -123,10 +122,10 @@ def test_lora_on_solution_only_merges_into_a_plain_checkpoint(tiny_model_dir: Pa
 
 
 def test_bad_inputs_are_named(tiny_model_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no 'text' column"):
+    with pytest.raises(ValueError, match="needs 'prompt' and 'completion' columns"):
         train(str(tiny_model_dir), Dataset.from_dict({"body": ["x"]}), tmp_path / "c", TrainConfig())
     with pytest.raises(ValueError, match="training dataset is empty"):
-        train(str(tiny_model_dir), Dataset.from_dict({"text": []}), tmp_path / "c", TrainConfig())
+        train(str(tiny_model_dir), Dataset.from_dict({"prompt": [], "completion": []}), tmp_path / "c", TrainConfig())
     with pytest.raises(ValueError, match="train.loss_on"):
         TrainConfig(loss_on="prompt")
     with pytest.raises(ValueError, match="train.warmup_ratio"):

@@ -30,9 +30,17 @@ def tutorial_examples(p3_path: str | None = None) -> list[SolvedExample]:
     return [SolvedExample(i.sat, i.reference_solution) for i in named_set("p3-tutorial", p3_path)]
 
 
+def solved_parts(sat: str, sol: str) -> tuple[str, str]:
+    """One solved pair in the paper's format, split where the solution begins: (`def f ...`, `def g ... assert`).
+
+    A training row is exactly these two parts (prompt, completion), so the loss can be masked by the prompt's
+    length rather than by finding the solution in the text."""
+    return f"{rename_function(sat, 'f').strip()}\n\n", f"{rename_function(sol, 'g').strip()}\n\nassert f(g())\n"
+
+
 def solved_block(sat: str, sol: str) -> str:
     """One solved pair in the paper's training and prompt format."""
-    return f"{rename_function(sat, 'f').strip()}\n\n{rename_function(sol, 'g').strip()}\n\nassert f(g())\n"
+    return "".join(solved_parts(sat, sol))
 
 
 def solve_prompt(puzzle: Puzzle, examples: Sequence[SolvedExample]) -> str:

@@ -39,7 +39,7 @@ from puzzleloop.prompts import (
 )
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig
-from puzzleloop.selection import select_training_set
+from puzzleloop.selection import select_training_set, training_rows
 from puzzleloop.train import train
 
 STAGES = ("propose", "filter", "solve", "select", "train", "eval")
@@ -368,12 +368,11 @@ class SelfPlayRun:
     def _train(self, round_: int) -> dict[str, Any]:
         from datasets import Dataset
 
-        rows = read_jsonl_objects(self.layout.training_rows(round_))
+        rows = self._training_rows(round_)
         if not rows:
             self.log(f"round {round_} train: no verified examples, the model stays {self.model_after(round_ - 1)}")
             return {"checkpoint": None, "examples": 0}
-        previous = self.layout.training_rows(round_ - 1) if round_ > 1 else None
-        if self.config.train_from == "base" and previous and read_jsonl_objects(previous) == rows:
+        if self.config.train_from == "base" and round_ > 1 and self._training_rows(round_ - 1) == rows:
             # The same examples from the same start with the same seed: training again would rebuild that model.
             self.log(f"round {round_} train: the examples are round {round_ - 1}'s, so its model stays")
             return {"checkpoint": self.model_after(round_ - 1), "examples": len(rows), "reused_from": round_ - 1}
@@ -389,6 +388,10 @@ class SelfPlayRun:
             "steps": result.steps,
             "tokens": result.tokens,
         }
+
+    def _training_rows(self, round_: int) -> list[dict[str, Any]]:
+        path = self.layout.training_rows(round_)
+        return training_rows(read_jsonl_objects(path), str(path))
 
     def _eval(self, round_: int) -> dict[str, Any]:
         model = self.model_after(round_)

@@ -11,12 +11,22 @@ from dataclasses import dataclass
 from datasets import Dataset, Features, Value
 
 from puzzleloop.corpus import Corpus
-from puzzleloop.prompts import solved_block
+from puzzleloop.files import DamagedFileError
+from puzzleloop.prompts import solved_parts
 from puzzleloop.puzzles import canonical_hash
 
+# A training row: the puzzle as `def f` (prompt) and its verified solution as `def g` plus `assert f(g())`
+# (completion), with the ids they came from and the round the solution was found in.
 FEATURES = Features(
-    {"text": Value("string"), "puzzle_id": Value("int64"), "solution_id": Value("int64"), "round": Value("int64")}
+    {
+        "prompt": Value("string"),
+        "completion": Value("string"),
+        "puzzle_id": Value("int64"),
+        "solution_id": Value("int64"),
+        "round": Value("int64"),
+    }
 )
+_LEGACY_SOLUTION_START = "\ndef g("  # rows written before prompt/completion held one `text`
 
 
 @dataclass
@@ -40,9 +50,22 @@ class SelectionConfig:
             raise ValueError(f"selection.rounds must be 'all' or 'latest', got {self.rounds!r}")
 
 
-def training_text(puzzle_source: str, solution_source: str) -> str:
-    """`def f ...`, `def g ...`, `assert f(g())`: the same block the few-shot solve prompt shows."""
-    return solved_block(puzzle_source, solution_source)
+def training_rows(rows: list[dict], where: str) -> list[dict]:
+    """train.jsonl rows as prompt/completion rows; rows of the earlier `text` format are split where the
+    solution's top-level `def g(` begins (the only place that format marked), so older runs stay readable."""
+    converted = []
+    for number, row in enumerate(rows, start=1):
+        if "prompt" not in row and isinstance(row.get("text"), str):
+            cut = row["text"].find(_LEGACY_SOLUTION_START) + 1
+            if cut == 0:
+                raise DamagedFileError(f"{where}: line {number}: a `text` row without a top-level 'def g('")
+            row = {"prompt": row["text"][:cut], "completion": row["text"][cut:]} | {
+                k: v for k, v in row.items() if k != "text"
+            }
+        if not (isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str)):
+            raise DamagedFileError(f"{where}: line {number}: a training row needs string 'prompt' and 'completion'")
+        converted.append(row)
+    return converted
 
 
 def select_training_set(corpus: Corpus, config: SelectionConfig, latest_round: int) -> Dataset:
@@ -65,7 +88,9 @@ def select_training_set(corpus: Corpus, config: SelectionConfig, latest_round: i
         if key in seen:
             continue
         seen.add(key)
-        columns["text"].append(training_text(puzzle.source, solution.source))
+        prompt, completion = solved_parts(puzzle.source, solution.source)
+        columns["prompt"].append(prompt)
+        columns["completion"].append(completion)
         columns["puzzle_id"].append(puzzle.id)
         columns["solution_id"].append(solution.id)
         columns["round"].append(solution.round)

@@ -23,7 +23,6 @@ from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer, Trai
 
 from puzzleloop.models import load_model
 
-SOLUTION_MARKER = "\ndef g("  # the solution starts at the top-level `def g(` of a training text
 IGNORE_INDEX = -100  # label value the loss skips
 RESULT_FILE = "puzzleloop_train.json"
 
@@ -38,7 +37,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     block_size: int = 1024
     packing: bool = True
-    loss_on: str = "all"  # "all" tokens or "solution" only (everything before `def g` masked)
+    loss_on: str = "all"  # "all" tokens or "solution" only (the completion; the prompt, `def f`, is masked)
     lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
@@ -88,25 +87,28 @@ class TrainResult:
 Example = tuple[list[int], list[int]]  # (input ids, labels)
 
 
-def tokenize_examples(texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, loss_on: str) -> list[Example]:
-    """Token ids of each text followed by EOS, with labels: all tokens, or only those from `def g` on.
+def tokenize_examples(
+    prompts: Sequence[str], completions: Sequence[str], tokenizer: PreTrainedTokenizerBase, loss_on: str
+) -> list[Example]:
+    """Token ids of each prompt + completion followed by EOS, with labels: all tokens, or the completion's only.
 
-    Tokens ending at or before the solution's first character are masked; offsets come from the fast
-    tokenizer, so the ids are exactly those of the whole text (no split at the boundary).
+    With loss on the completion, tokens ending at or before the prompt's last character are masked; offsets come
+    from the fast tokenizer, so the ids are exactly those of the whole text (no split at the boundary).
     """
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token to separate training examples")
     solution = loss_on == "solution"
     if solution and not tokenizer.is_fast:
         raise ValueError("loss_on='solution' needs a fast tokenizer (character offsets)")
-    enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=solution)
+    texts = [prompt + completion for prompt, completion in zip(prompts, completions, strict=True)]
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=solution)
     examples = []
     for i, ids in enumerate(enc["input_ids"]):
         labels = list(ids)
         if solution:
-            begin = texts[i].find(SOLUTION_MARKER) + 1  # index of the "d" of "def g("
-            if begin == 0:
-                raise ValueError(f"training text {i} has no top-level 'def g(' to start the loss at")
+            if not completions[i]:
+                raise ValueError(f"training row {i} has an empty completion to put the loss on")
+            begin = len(prompts[i])
             offsets = enc["offset_mapping"][i]
             labels = [IGNORE_INDEX if end <= begin else t for t, (_, end) in zip(ids, offsets, strict=True)]
         examples.append(([*ids, tokenizer.eos_token_id], [*labels, tokenizer.eos_token_id]))
@@ -171,12 +173,12 @@ def train(
     config: TrainConfig,
     progress: bool = True,
 ) -> TrainResult:
-    """Fine-tune `model_name_or_path` on `dataset["text"]` and save model + tokenizer into `output_dir`.
+    """Fine-tune `model_name_or_path` on the dataset's prompt/completion rows; save model + tokenizer in `output_dir`.
 
     An existing `output_dir` is replaced only once the new checkpoint is complete.
     """
-    if "text" not in dataset.column_names:
-        raise ValueError(f"training dataset has no 'text' column (columns: {dataset.column_names})")
+    if not {"prompt", "completion"} <= set(dataset.column_names):
+        raise ValueError(f"training dataset needs 'prompt' and 'completion' columns (has {dataset.column_names})")
     if len(dataset) == 0:
         raise ValueError("training dataset is empty: no verified solutions were selected")
     output_dir = Path(output_dir)
@@ -186,7 +188,7 @@ def train(
     # autocast there, so load fp32 weights on the CPU.
     model, tokenizer = load_model(model_name_or_path, device="cpu")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    examples = tokenize_examples(dataset["text"], tokenizer, config.loss_on)
+    examples = tokenize_examples(dataset["prompt"], dataset["completion"], tokenizer, config.loss_on)
     rows = (
         pack_blocks(examples, config.block_size, pad_id)
         if config.packing
