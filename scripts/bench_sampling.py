@@ -16,8 +16,9 @@ import time
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from puzzleloop.config import DEFAULT_MODEL
 from puzzleloop.data import named_set
-from puzzleloop.models import DEFAULT_MODEL, load_model
+from puzzleloop.models import load_model
 from puzzleloop.prompts import solve_prompt, tutorial_examples
 from puzzleloop.puzzles import parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig, stop_position

@@ -91,7 +91,7 @@ def test_corrupt_corpus_is_named(copy_of_run: Path) -> None:
         ("round_1/filter.json", '{"funnel": {"proposed": 3}', "filter.json: not JSON"),
         ("round_2/filter.json", '{"funnel": {"proposed": "3"}, "removed": {}}', "field 'funnel' must map"),
         ("config.yaml", "filter: [unclosed\n", "config.yaml: not valid YAML"),
-        ("config.yaml", "filter:\n  contamination_threshold: high\n", "contamination_threshold must be a number"),
+        ("config.yaml", "filter:\n  contamination_threshold: high\n", "contamination_threshold: expected float"),
     ],
 )
 def test_corrupt_run_files_are_named(copy_of_run: Path, name: str, text: str, expected: str) -> None:

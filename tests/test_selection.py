@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from puzzleloop.config import SelectionConfig
 from puzzleloop.corpus import Attempt, Corpus, PuzzleRecord
 from puzzleloop.files import DamagedFileError
-from puzzleloop.selection import SelectionConfig, select_training_set, training_rows
+from puzzleloop.selection import select_training_set, training_rows
 
 SAT = 'def sat(x: int, a=7):\n    """Find x."""\n    return x == a\n'
 

@@ -11,11 +11,11 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from puzzleloop.config import TrainConfig
 from puzzleloop.train import (
     IGNORE_INDEX,
     RESULT_FILE,
     PadCollator,
-    TrainConfig,
     pack_blocks,
     tokenize_examples,
     train,

@@ -16,9 +16,7 @@ from typing import Any
 import yaml
 from sandbox.api import DEFAULT_TIMEOUT
 
-from puzzleloop.models import DEFAULT_MODEL
-from puzzleloop.selection import SelectionConfig
-from puzzleloop.train import TrainConfig
+DEFAULT_MODEL = "smollm2-135m"  # the embedded default: SmolLM2-135M-Instruct, shipped in a PyPI wheel
 
 
 class ConfigError(ValueError):
@@ -113,6 +111,73 @@ class HeldoutConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+
+
+@dataclass
+class SelectionConfig:
+    """Which verified pairs train the model: per-puzzle cap, a solve-rate band, and which rounds' solutions."""
+
+    max_per_puzzle: int = 8
+    min_solve_rate: float = 0.0
+    max_solve_rate: float = 1.0
+    rounds: str = "all"  # "all": every round up to the current one; "latest": the current round only
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_per_puzzle, int) or self.max_per_puzzle < 1:
+            raise ValueError(f"selection.max_per_puzzle must be an int >= 1, got {self.max_per_puzzle!r}")
+        if not 0.0 <= self.min_solve_rate <= self.max_solve_rate <= 1.0:
+            raise ValueError(
+                "selection needs 0 <= min_solve_rate <= max_solve_rate <= 1, got "
+                f"min_solve_rate={self.min_solve_rate!r}, max_solve_rate={self.max_solve_rate!r}"
+            )
+        if self.rounds not in ("all", "latest"):
+            raise ValueError(f"selection.rounds must be 'all' or 'latest', got {self.rounds!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Trainer settings; the defaults are the paper's except batch size, which is per device."""
+
+    learning_rate: float = 5e-6
+    epochs: float = 1.0
+    batch_size: int = 8  # sequences (packed blocks) per device per step
+    gradient_accumulation_steps: int = 1
+    block_size: int = 1024
+    packing: bool = True
+    loss_on: str = "all"  # "all" tokens or "solution" only (the completion; the prompt, `def f`, is masked)
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    seed: int = 0
+    max_steps: int = -1  # > 0 overrides epochs
+    logging_steps: int = 10
+
+    def __post_init__(self) -> None:
+        for name in (
+            "batch_size",
+            "gradient_accumulation_steps",
+            "block_size",
+            "lora_r",
+            "lora_alpha",
+            "logging_steps",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"train.{name} must be an int >= 1, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"train.learning_rate must be > 0, got {self.learning_rate!r}")
+        if not self.epochs > 0:
+            raise ValueError(f"train.epochs must be > 0, got {self.epochs!r}")
+        if self.loss_on not in ("all", "solution"):
+            raise ValueError(f"train.loss_on must be 'all' or 'solution', got {self.loss_on!r}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"train.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"train.max_steps must be -1 (use epochs) or >= 1, got {self.max_steps!r}")
 
 
 @dataclass

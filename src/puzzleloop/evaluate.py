@@ -17,11 +17,11 @@ from typing import Any
 from sandbox import STATUSES, Judge, Limits
 from sandbox.api import DEFAULT_TIMEOUT
 
-from puzzleloop.config import check_ranges
+from puzzleloop.config import DEFAULT_MODEL, check_ranges
 from puzzleloop.data import P3Instance, load_heldout
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic
 from puzzleloop.metrics import summarise
-from puzzleloop.models import DEFAULT_MODEL, load_model
+from puzzleloop.models import load_model
 from puzzleloop.prompts import SolvedExample, solution_from_completion, solve_prompt, tutorial_examples
 from puzzleloop.provenance import provenance
 from puzzleloop.puzzles import Puzzle, parse_puzzle

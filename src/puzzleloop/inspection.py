@@ -21,9 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import yaml
-
 from puzzleloop.arguments import positive_int
+from puzzleloop.config import ConfigError, load_config
 from puzzleloop.corpus import Corpus, CorpusError, PuzzleRow, SolutionRow
 from puzzleloop.data import DataError, named_set
 from puzzleloop.files import read_jsonl_objects, write_jsonl_atomic
@@ -96,25 +95,12 @@ def open_run(path: Path | str) -> RunFolder:
 
 
 def _read_config(path: Path) -> tuple[float, str | None]:
-    """The two settings inspection needs, read as plain YAML (loading the full config imports torch)."""
-    if not path.is_file():
-        from puzzleloop.config import FilterConfig
-
-        return FilterConfig().contamination_threshold, None
+    """The two settings inspection needs, from the run's frozen config (defaults when the run has none yet)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise RunFolderError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise RunFolderError(f"{path}: the top level must be a mapping of settings")
-    filter_section = data.get("filter") or {}
-    threshold = filter_section.get("contamination_threshold") if isinstance(filter_section, dict) else None
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise RunFolderError(f"{path}: field filter.contamination_threshold must be a number, got {threshold!r}")
-    p3_dir = data.get("p3_dir")
-    if p3_dir is not None and not isinstance(p3_dir, str):
-        raise RunFolderError(f"{path}: field p3_dir must be a path or null, got {p3_dir!r}")
-    return float(threshold), p3_dir
+        config = load_config(path if path.is_file() else None)
+    except ConfigError as error:
+        raise RunFolderError(str(error)) from None
+    return config.filter.contamination_threshold, config.p3_dir
 
 
 def _read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -6,10 +6,9 @@ forms (names, layout, comments and docstrings ignored), so renamed copies of one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from datasets import Dataset, Features, Value
 
+from puzzleloop.config import SelectionConfig
 from puzzleloop.corpus import Corpus
 from puzzleloop.files import DamagedFileError
 from puzzleloop.prompts import solved_parts
@@ -27,27 +26,6 @@ FEATURES = Features(
     }
 )
 _LEGACY_SOLUTION_START = "\ndef g("  # rows written before prompt/completion held one `text`
-
-
-@dataclass
-class SelectionConfig:
-    """Which verified pairs train the model: per-puzzle cap, a solve-rate band, and which rounds' solutions."""
-
-    max_per_puzzle: int = 8
-    min_solve_rate: float = 0.0
-    max_solve_rate: float = 1.0
-    rounds: str = "all"  # "all": every round up to the current one; "latest": the current round only
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.max_per_puzzle, int) or self.max_per_puzzle < 1:
-            raise ValueError(f"selection.max_per_puzzle must be an int >= 1, got {self.max_per_puzzle!r}")
-        if not 0.0 <= self.min_solve_rate <= self.max_solve_rate <= 1.0:
-            raise ValueError(
-                "selection needs 0 <= min_solve_rate <= max_solve_rate <= 1, got "
-                f"min_solve_rate={self.min_solve_rate!r}, max_solve_rate={self.max_solve_rate!r}"
-            )
-        if self.rounds not in ("all", "latest"):
-            raise ValueError(f"selection.rounds must be 'all' or 'latest', got {self.rounds!r}")
 
 
 def training_rows(rows: list[dict], where: str) -> list[dict]:
