@@ -90,10 +90,10 @@ def seccomp_programs() -> tuple[bytes, bytes] | str:
         return f"seccomp layer off: cannot build the filter ({exc})"
 
 
-def _load(program: bytes, libc: Any) -> int:
+def _fprog(program: bytes) -> _SockFprog:
+    """The BPF bytes as the `struct sock_fprog` prctl takes (the struct keeps its filter array alive)."""
     count = len(program) // ctypes.sizeof(_SockFilter)
-    fprog = _SockFprog(count, (_SockFilter * count).from_buffer_copy(program))
-    return libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
+    return _SockFprog(count, (_SockFilter * count).from_buffer_copy(program))
 
 
 class Jail:
@@ -113,11 +113,13 @@ class Jail:
             self.warnings.append(f"no_new_privs not set (errno {ctypes.get_errno()})")
         if programs is not None:
             parent, child = programs
-            if _load(parent, self._libc) != 0:
+            if not self._install(_fprog(parent)):
                 self.warnings.append(f"seccomp filter not loaded (errno {ctypes.get_errno()})")
             else:
-                count = len(child) // ctypes.sizeof(_SockFilter)
-                self._child_filter = _SockFprog(count, (_SockFilter * count).from_buffer_copy(child))
+                self._child_filter = _fprog(child)
+
+    def _install(self, fprog: _SockFprog) -> bool:
+        return self._libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
 
     def fork(self) -> int:
         """libc's fork, not os.fork: os.fork runs CPython's at-fork machinery (thread-state re-initialisation,
@@ -148,9 +150,6 @@ class Jail:
             os.setresgid(NOBODY, NOBODY, NOBODY)
             os.setresuid(NOBODY, NOBODY, NOBODY)
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-        if (
-            self._child_filter is not None
-            and self._libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(self._child_filter), 0, 0) != 0
-        ):
+        if self._child_filter is not None and not self._install(self._child_filter):
             warnings.append(f"child seccomp filter not loaded (errno {ctypes.get_errno()})")
         return warnings
