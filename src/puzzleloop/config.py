@@ -52,7 +52,8 @@ def check_ranges(settings: Any) -> None:
                 continue
             low_ok = item >= bound if inclusive else item > bound
             if not (low_ok and (upper is None or item <= upper)):
-                wanted = f"in ({bound:g}, {upper:g}]" if upper is not None else f"{'>=' * inclusive or '>'} {bound:g}"
+                comparison = ">=" if inclusive else ">"
+                wanted = f"in ({bound:g}, {upper:g}]" if upper is not None else f"{comparison} {bound:g}"
                 raise ConfigError(f"{field_.name} must be {wanted}, got {item!r}")
 
 
