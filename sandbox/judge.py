@@ -42,11 +42,11 @@ class Judge:
     """Owns a warm parent; judge() returns one Verdict per (sat, sol) pair, in order."""
 
     def __init__(self, workers: int | None = None, limits: Limits | None = None) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None  # first, so __del__ works after a refused setting
         self.workers = workers if workers is not None else max(1, min(os.cpu_count() or 2, 8))
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
         self.limits = limits or Limits()
-        self._proc: subprocess.Popen[bytes] | None = None
 
     def _start(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(

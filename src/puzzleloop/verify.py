@@ -53,10 +53,8 @@ def verify_file(
     ancestor = next(p for p in (out_path.parent, *out_path.parent.parents) if p.exists())
     if not ancestor.is_dir():
         raise VerifyError(f"{out_path}: cannot be written, {ancestor} is a file")
-    try:
-        limits = Limits(timeout=timeout, memory_mb=memory_mb)
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+    try:  # the Judge checks its settings here, and starts its warm parent only when it first judges
+        judge = Judge(workers=workers, limits=Limits(timeout=timeout, memory_mb=memory_mb))
     except ValueError as error:
         raise VerifyError(str(error)) from None
     ids: list[Any] = []
@@ -75,7 +73,7 @@ def verify_file(
                 verdicts.append(None)
     with (
         tqdm(total=len(jobs), disable=not progress or len(jobs) < 100, unit="pair", desc="verify") as bar,
-        Judge(workers=workers, limits=limits) as judge,
+        judge,
     ):
         results = judge.judge([pair for _, pair in jobs], progress=bar.update)
     for (slot, _), verdict in zip(jobs, results, strict=True):
