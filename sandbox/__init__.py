@@ -7,9 +7,9 @@ side (logging, subprocess and threading, whose at-fork hooks would run in every 
 
 from typing import Any
 
-from sandbox.api import STATUSES, Limits, Verdict
+from sandbox.api import OUTPUT_STATUSES, STATUSES, Limits, Output, Verdict
 
-__all__ = ["STATUSES", "Judge", "Limits", "Verdict"]
+__all__ = ["OUTPUT_STATUSES", "STATUSES", "Judge", "Limits", "Output", "Verdict"]
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,7 @@ Spec: TypeAlias = "type | tuple[Spec]"  # a scalar type, or a 1-tuple (element s
 _SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
 _LISTS = {"List", "list"}
 MAX_DEPTH = 8  # List[List[...]] nesting; P3 uses at most 3
+_TYPE_NAME = vars(type)["__name__"]
 
 
 class AnswerTypeError(Exception):
@@ -54,6 +55,11 @@ def _shown(annotation: ast.expr | None) -> str:
         return "(an expression too deep to show)"
 
 
+def class_name(value: object) -> str:
+    """The real name of value's class, read past any metaclass the program may have made."""
+    return _TYPE_NAME.__get__(type(value))
+
+
 def spec_name(spec: Spec) -> str:
     """The spec written back as an annotation, for reasons."""
     return spec.__name__ if isinstance(spec, type) else f"List[{spec_name(spec[0])}]"
@@ -80,6 +86,27 @@ def encode_answer(value: Any, spec: Spec) -> str:
     """sol's value as JSON text, after the exact type check (AnswerTypeError when it fails)."""
     checked_copy(value, spec)
     return json.dumps(value, ensure_ascii=True, allow_nan=True)
+
+
+def encode_value(value: Any, depth: int = 0) -> str:
+    """A program's return value as JSON text, if it is built only of exact int, str, bool, finite float and lists
+    of them (at most MAX_DEPTH deep): values a Python literal can write back; AnswerTypeError otherwise."""
+    _check_plain(value, depth)
+    return json.dumps(value, ensure_ascii=True)
+
+
+def _check_plain(value: Any, depth: int) -> None:
+    kind = type(value)
+    if kind is float and value - value != 0.0:  # inf and nan: no literal, and nan is not equal to itself
+        raise AnswerTypeError("the value holds a float that is not finite")
+    if kind in (int, str, bool, float):
+        return
+    if kind is not list:
+        raise AnswerTypeError(f"the value holds a {class_name(value)}, not int, float, str, bool or list")
+    if depth >= MAX_DEPTH:
+        raise AnswerTypeError(f"the value nests lists more than {MAX_DEPTH} deep")
+    for item in value:
+        _check_plain(item, depth + 1)
 
 
 def decode_answer(text: str, spec: Spec) -> Any:

@@ -33,6 +33,29 @@ class Verdict:
             raise ValueError(f"unknown verdict status {self.status!r}; expected one of {STATUSES}")
 
 
+# What running a program on sol's answer can end in (Judge.outputs): "ok" carries the program's return value.
+OUTPUT_STATUSES: tuple[str, ...] = ("ok", *(s for s in STATUSES if s not in ("verified", "wrong")))
+
+
+@dataclass(frozen=True)
+class Output:
+    """A program's value on sol's answer (Judge.outputs), for puzzles built from what a program computes.
+
+    `answer` is sol's value and `value` the program's return value, both as JSON text ("" unless status is "ok").
+    The value holds only int, float, str, bool and lists of them, so it can be written back as a Python literal.
+    """
+
+    status: str
+    reason: str
+    seconds: float
+    answer: str = ""
+    value: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in OUTPUT_STATUSES:
+            raise ValueError(f"unknown output status {self.status!r}; expected one of {OUTPUT_STATUSES}")
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one check may use. memory_mb caps each child's whole address space (the interpreter's ~40 MB too)."""

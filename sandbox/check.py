@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
-from sandbox.answer import AnswerTypeError, Spec, decode_answer, encode_answer, parse_spec
+from sandbox.answer import AnswerTypeError, Spec, class_name, decode_answer, encode_answer, encode_value, parse_spec
 from sandbox.policy import PolicyError, parse_checked
 from sandbox.restricted import new_namespace, restrict
 
@@ -26,8 +26,6 @@ _BUILTIN_EXCEPTIONS = {
     for name, value in vars(builtins).items()
     if isinstance(value, type) and issubclass(value, BaseException)
 }
-
-_TYPE_NAME = vars(type)["__name__"]
 Outcome = tuple[str, str]  # (status, reason)
 
 
@@ -127,12 +125,24 @@ def run_sat(program: Program, answer: str) -> Outcome:
         return "error", f"sat raised {describe(exc)}"
     if result is True:
         return "verified", ""
-    return "wrong", "sat returned False" if result is False else f"sat returned {_class_name(result)}"
+    return "wrong", "sat returned False" if result is False else f"sat returned {class_name(result)}"
 
 
-def _class_name(value: object) -> str:
-    """The real name of value's class, read past any metaclass the program may have made."""
-    return _TYPE_NAME.__get__(type(value))
+def run_program(program: Program, answer: str) -> tuple[str, str, str]:
+    """A program's half of Judge.outputs: like sat's, but it reports what the program returned, as JSON."""
+    assert program.spec is not None
+    try:
+        value = decode_answer(answer, program.spec)
+    except AnswerTypeError as exc:
+        return "type_error", str(exc), ""
+    try:
+        return "ok", "", encode_value(_run(program, value))
+    except AnswerTypeError as exc:
+        return "type_error", f"the program returned what no literal writes: {exc}", ""
+    except MemoryError:
+        return "memory", "the program ran out of memory", ""
+    except BaseException as exc:
+        return "error", f"the program raised {describe(exc)}", ""
 
 
 def warm_up() -> None:

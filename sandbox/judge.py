@@ -15,12 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from sandbox.api import Limits, Verdict
+from sandbox.api import Limits, Output, Verdict
 from sandbox.harden import seccomp_programs
 from sandbox.protocol import read_frame, write_frame
 
 log = logging.getLogger("sandbox")
 _logged: set[str] = set()
+Row = tuple[int, str, str, float, str, str]  # the warm parent's rows: index, status, reason, seconds, answer, value
 _BOOT = "import sys; sys.path[:0] = sys.argv[1:]; from sandbox.pool import main; main()"
 
 
@@ -39,7 +40,8 @@ def _warn_once(text: str) -> None:
 
 
 class Judge:
-    """Owns a warm parent; judge() returns one Verdict per (sat, sol) pair, in order."""
+    """Owns a warm parent; judge() returns one Verdict per (sat, sol) pair, outputs() one Output per (program,
+    sol) pair, in order."""
 
     def __init__(self, workers: int | None = None, limits: Limits | None = None) -> None:
         self._proc: subprocess.Popen[bytes] | None = None  # first, so __del__ works after a refused setting
@@ -64,7 +66,7 @@ class Judge:
         self._receive_until("ready", lambda rows: None)
         return proc
 
-    def _receive_until(self, end: str, on_rows: Callable[[list[tuple[int, str, str, float]]], None]) -> None:
+    def _receive_until(self, end: str, on_rows: Callable[[list[Row]], None]) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         while True:
             message = read_frame(self._proc.stdout.fileno())
@@ -75,7 +77,7 @@ class Judge:
                 return
             if kind == "warning":
                 _warn_once(message[1])
-            elif kind == "verdicts":
+            elif kind == "rows":
                 on_rows(message[1])
 
     def judge(
@@ -83,16 +85,32 @@ class Judge:
         pairs: Sequence[tuple[str, str]],
         progress: Callable[[int], None] | None = None,
     ) -> list[Verdict]:
-        """One Verdict per pair, in order; never raises for anything a program does.
+        """One Verdict per (sat, sol) pair, in order; never raises for anything a program does.
 
         Non-string sources are `rejected` here. If the warm parent dies (a judge bug: it runs no program code),
         a fresh one judges the pairs still open; if that one dies too, they are `crashed`.
         """
-        verdicts: list[Verdict | None] = [None] * len(pairs)
+        return [Verdict(*row[1:4]) for row in self._rows("judge", pairs, progress)]
+
+    def outputs(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Output]:
+        """One Output per (program, sol) pair, in order: what the program returns on sol's answer.
+
+        A program is written like a puzzle (`def f(x: T, p=...)`, the answer first) but may return any value
+        of int, float, str, bool and lists of them. Both halves run as in judge(), each in a fresh jailed child
+        with the same limits, so a puzzle can be built from a program's value without running it anywhere else.
+        """
+        return [Output(*row[1:]) for row in self._rows("outputs", pairs, progress)]
+
+    def _rows(self, mode: str, pairs: Sequence[tuple[str, str]], progress: Callable[[int], None] | None) -> list[Row]:
+        rows: list[Row | None] = [None] * len(pairs)
         todo: list[int] = []
         for i, pair in enumerate(pairs):
             if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
-                verdicts[i] = Verdict("rejected", "a pair must be two strings (sat source, sol source)", 0.0)
+                rows[i] = (i, "rejected", "a pair must be two strings (program source, sol source)", 0.0, "", "")
             else:
                 todo.append(i)
         if progress and len(todo) < len(pairs):
@@ -102,36 +120,37 @@ class Judge:
             if not todo:
                 break
             try:
-                self._judge_open(pairs, todo, verdicts, progress)
+                self._run_open(mode, pairs, todo, rows, progress)
                 failure = ""
                 break
             except Exception as exc:  # the warm parent died or spoke garbage: a judge bug, never a program's
                 self.close()
                 failure = f"judge failed: {type(exc).__name__}: {exc}"[:200]
-                todo = [i for i in todo if verdicts[i] is None]
+                todo = [i for i in todo if rows[i] is None]
         if failure:
             for i in todo:
-                verdicts[i] = Verdict("crashed", failure, 0.0)
+                rows[i] = (i, "crashed", failure, 0.0, "", "")
             if progress and todo:
                 progress(len(todo))
-        return [v for v in verdicts if v is not None]
+        return [row for row in rows if row is not None]
 
-    def _judge_open(
+    def _run_open(
         self,
+        mode: str,
         pairs: Sequence[tuple[str, str]],
         todo: list[int],
-        verdicts: list[Verdict | None],
+        rows: list[Row | None],
         progress: Callable[[int], None] | None,
     ) -> None:
-        def on_rows(rows: list[tuple[int, str, str, float]]) -> None:
-            for index, status, reason, seconds in rows:
-                verdicts[todo[index]] = Verdict(status, reason, seconds)
+        def on_rows(received: list[Row]) -> None:
+            for row in received:
+                rows[todo[row[0]]] = row
             if progress:
-                progress(len(rows))
+                progress(len(received))
 
         proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
         assert proc.stdin is not None
-        write_frame(proc.stdin.fileno(), [tuple(pairs[i]) for i in todo])
+        write_frame(proc.stdin.fileno(), (mode, [tuple(pairs[i]) for i in todo]))
         self._receive_until("done", on_rows)
 
     def close(self) -> None:

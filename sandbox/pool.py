@@ -13,6 +13,7 @@ The parent never writes to a child, so no child's death can break one of its wri
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import select
@@ -24,21 +25,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.check import Program, compile_sat, run_sat, run_sol, warm_up
+from sandbox.check import Program, compile_sat, run_program, run_sat, run_sol, warm_up
 from sandbox.harden import Jail
 from sandbox.policy import PolicyError
-from sandbox.protocol import MAX_SAT_REPLY, MAX_SOL_REPLY, parse_reply, read_frame, write_frame
+from sandbox.protocol import MAX_REPLY, parse_reply, read_frame, write_frame
 from sandbox.worker import JAIL_FAILED, Work, run_child
 
 SAT_CACHE_SIZE = 512
 # What each child may report. Only sat's child can say `verified`: sol's child ran the solution, so whatever it
-# claims beyond "here is my answer" (`ok`) or how it failed is ignored.
+# claims beyond "here is my answer" (`ok`) or how it failed is ignored. A program's child (Judge.outputs: the
+# second half runs a program on sol's answer instead of sat) reports the program's value with `ok`.
 STAGE_STATUSES = {
     "sol": ("ok", "rejected", "type_error", "error", "memory"),
     "sat": ("verified", "wrong", "type_error", "error", "memory"),
+    "program": ("ok", "type_error", "error", "memory"),
 }
+SECOND_STAGE = {"judge": "sat", "outputs": "program"}  # what runs on sol's answer, per request mode
 
-Row = tuple[int, str, str, float]  # (pair index, status, reason, CPU seconds)
+
+def _judged(sat: Program, answer: str) -> tuple[str, str, str]:
+    return (*run_sat(sat, answer), "")
+
+
+_SECOND_HALVES = {"sat": _judged, "program": run_program}
+
+Row = tuple[int, str, str, float, str, str]  # (pair index, status, reason, CPU seconds, answer, value)
 
 
 @dataclass
@@ -51,6 +62,7 @@ class Child:
     index: int
     deadline: float
     seconds: float = 0.0  # CPU seconds of this check's earlier half
+    answer: str = ""  # sol's answer as JSON, kept for an outputs request's row
     buffer: bytearray = field(default_factory=bytearray)
 
 
@@ -74,6 +86,7 @@ class Pool:
 
     def __init__(self, size: int, limits: dict[str, Any], jail: Jail, warn: Callable[[str], None]) -> None:
         self.size = size
+        self.second = "sat"  # the stage forked on sol's answer: set per request by run()
         self.timeout = float(limits["timeout"])
         self.memory_mb = int(limits["memory_mb"])
         self.max_reason = int(limits["max_reason_chars"])
@@ -97,7 +110,9 @@ class Pool:
             self._sats.move_to_end(source)
         return cached
 
-    def _fork(self, stage: str, index: int, deadline: float, work: Work, seconds: float = 0.0) -> None:
+    def _fork(
+        self, stage: str, index: int, deadline: float, work: Work, seconds: float = 0.0, answer: str = ""
+    ) -> None:
         read_end, write_end = os.pipe()
         pid = self.jail.fork()
         if pid == 0:
@@ -106,13 +121,13 @@ class Pool:
                 self.jail, write_end, self.memory_mb, max(0.0, deadline - time.monotonic()), self.max_reason, work
             )
         os.close(write_end)
-        self.children[read_end] = Child(pid, read_end, stage, index, deadline, seconds)
+        self.children[read_end] = Child(pid, read_end, stage, index, deadline, seconds, answer=answer)
 
     def _start(self, pairs: list[tuple[str, str]], index: int, rows: list[Row]) -> None:
         sat_source, sol_source = pairs[index]
         sat = self._sat(sat_source)
         if isinstance(sat, str):
-            rows.append((index, "rejected", sat[: self.max_reason], 0.0))
+            rows.append((index, "rejected", sat[: self.max_reason], 0.0, "", ""))
             return
         spec = sat.spec
         self._fork("sol", index, time.monotonic() + self.timeout, lambda: run_sol(sol_source, spec))
@@ -130,37 +145,41 @@ class Pool:
 
     def _read(self, child: Child, pairs: list[tuple[str, str]], rows: list[Row]) -> None:
         data = os.read(child.fd, 1 << 20)
-        cap = MAX_SOL_REPLY if child.stage == "sol" else MAX_SAT_REPLY
+        cap = MAX_REPLY[child.stage]
         if data and len(child.buffer) + len(data) <= cap:
             child.buffer += data
             return
         status_word, seconds = self._reap(child)
+        seconds = round(seconds, 6)
         if data:  # over the cap
-            what = "answer" if child.stage == "sol" else "reply"
-            rows.append((child.index, "error", f"the {what} is over {cap} bytes", round(seconds, 6)))
+            what = {"sol": "answer", "sat": "reply", "program": "program's value"}[child.stage]
+            rows.append((child.index, "error", f"the {what} is over {cap} bytes", seconds, "", ""))
             return
         if not child.buffer:
             status, reason = _death_verdict(status_word)
-            rows.append((child.index, status, reason, round(seconds, 6)))
+            rows.append((child.index, status, reason, seconds, "", ""))
             return
         try:
-            status, reason, warnings, answer = parse_reply(bytes(child.buffer), STAGE_STATUSES[child.stage])
+            status, reason, warnings, data_json = parse_reply(bytes(child.buffer), STAGE_STATUSES[child.stage])
         except ValueError as exc:
-            rows.append(
-                (child.index, "error", f"unreadable reply from the program's process: {exc}", round(seconds, 6))
-            )
+            rows.append((child.index, "error", f"unreadable reply from the program's process: {exc}", seconds, "", ""))
             return
         for text in warnings:
             self.warn(text)
-        if status == "ok":
+        if status == "ok" and child.stage == "sol":
             sat = self._sat(pairs[child.index][0])
             assert isinstance(sat, Program)
-            self._fork("sat", child.index, child.deadline, lambda: (*run_sat(sat, answer), ""), seconds)
+            work = functools.partial(_SECOND_HALVES[self.second], sat, data_json)
+            self._fork(self.second, child.index, child.deadline, work, seconds, answer=data_json)
+        elif status == "ok":  # a program's value
+            rows.append((child.index, status, reason, seconds, child.answer, data_json))
         else:
-            rows.append((child.index, status, reason, round(seconds, 6)))
+            rows.append((child.index, status, reason, seconds, "", ""))
 
-    def run(self, pairs: list[tuple[str, str]], emit: Callable[[list[Row]], None]) -> None:
-        """Judge every pair, emitting verdict rows as they arrive (in completion order)."""
+    def run(self, mode: str, pairs: list[tuple[str, str]], emit: Callable[[list[Row]], None]) -> None:
+        """Judge every pair (mode "judge") or run each program on its sol's answer ("outputs"), emitting rows as
+        they arrive (in completion order)."""
+        self.second = SECOND_STAGE[mode]
         queue: deque[int] = deque(range(len(pairs)))
         remaining = len(pairs)
         while remaining:
@@ -175,7 +194,7 @@ class Pool:
                 now = time.monotonic()
                 for child in [c for c in self.children.values() if now > c.deadline]:
                     _, seconds = self._reap(child)
-                    rows.append((child.index, "timeout", f"exceeded {self.timeout:g} s", round(seconds, 6)))
+                    rows.append((child.index, "timeout", f"exceeded {self.timeout:g} s", round(seconds, 6), "", ""))
             if rows:
                 remaining -= len(rows)
                 emit(rows)
@@ -213,7 +232,8 @@ def main() -> None:
     write_frame(reply_fd, ("ready",))
     try:
         while (request := read_frame(0)) is not None:
-            pool.run(request, lambda rows: write_frame(reply_fd, ("verdicts", rows)))
+            mode, pairs = request
+            pool.run(mode, pairs, lambda rows: write_frame(reply_fd, ("rows", rows)))
             write_frame(reply_fd, ("done",))
     finally:
         pool.close()

@@ -15,8 +15,9 @@ import os
 from typing import Any
 
 _HEADER_BYTES = 4
-MAX_SAT_REPLY = 8192
-MAX_SOL_REPLY = 32 << 20  # an answer of more than 32 MiB as JSON is refused, not handed to sat
+# The most a child's reply may hold, by stage: sol's answer of more than 32 MiB as JSON is refused, not handed to
+# sat; sat says only a verdict; a program's value (Judge.outputs) becomes a puzzle's literal, so it is kept small.
+MAX_REPLY = {"sol": 32 << 20, "sat": 8192, "program": 1 << 16}
 
 
 def write_frame(fd: int, obj: Any) -> None:

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from sandbox import STATUSES, Judge, Limits, Verdict
+from sandbox import OUTPUT_STATUSES, STATUSES, Judge, Limits, Verdict
 from sandbox.answer import AnswerTypeError, checked_copy, decode_answer, encode_answer, parse_spec
 from sandbox.harden import REPLY_FD, Jail, seccomp_programs
 from sandbox.policy import PolicyError, parse_checked
@@ -121,6 +121,25 @@ def test_judge_order_progress_and_bad_pairs() -> None:
     assert all(isinstance(v, Verdict) and v.status in STATUSES for v in verdicts)
 
 
+def test_outputs_report_a_programs_value_on_sols_answer_or_why_not() -> None:
+    program = "def f(x: List[int], n=2):\n    return sorted(x)[:n]"
+    cases = [
+        (program, "def sol():\n    return [5, 1, 3]", "ok", "[5, 1, 3]", "[1, 3]"),
+        (program, "def sol():\n    return (5, 1)", "type_error", "", ""),  # sol's answer has the wrong type
+        ("def f(x: int):\n    return (x, 1)", "def sol():\n    return 1", "type_error", "", ""),  # no literal
+        ("def f(x: int):\n    return float('nan')", "def sol():\n    return 1", "type_error", "", ""),
+        ("def f(x: int):\n    return [True, 'a', [2.5]]", "def sol():\n    return 1", "ok", "1", '[true, "a", [2.5]]'),
+        ("def f(x: str):\n    return x * 10 ** 6", "def sol():\n    return 'ab'", "error", "", ""),  # over the cap
+        ("def f(x: int):\n    while True:\n        pass", "def sol():\n    return 1", "timeout", "", ""),
+        ("def f(x: int):\n    return x == 1", "def sol():\n    return 1", "ok", "1", "true"),  # never `verified`
+        ("import os\ndef f(x: int):\n    return x", "def sol():\n    return 1", "rejected", "", ""),
+    ]
+    with Judge(workers=2, limits=Limits(timeout=1.0)) as judge:
+        outputs = judge.outputs([(program, sol) for program, sol, *_ in cases])
+    assert [(o.status, o.answer, o.value) for o in outputs] == [tuple(case[2:]) for case in cases]
+    assert all(o.status in OUTPUT_STATUSES for o in outputs)
+
+
 def test_a_timeout_does_not_hold_up_the_other_checks() -> None:
     loop = (SAT, "def sol():\n    while True:\n        pass")
     pairs = [loop] + [(SAT, "def sol():\n    return 4")] * 20 + [loop, (SAT, "def sol():\n    return 4")]
@@ -211,7 +230,7 @@ def test_only_sats_process_can_say_verified() -> None:
             pool.run_sol = lambda source, spec: ("verified", "", "")
             workers = pool.Pool(1, Limits(timeout=2.0).as_dict(), Jail(None), warn=lambda text: None)
             rows: list = []
-            workers.run([(SAT, "def sol():\n    return 4")], rows.extend)
+            workers.run("judge", [(SAT, "def sol():\n    return 4")], rows.extend)
             os.write(write_end, json.dumps(rows).encode())
         finally:
             os._exit(0)
