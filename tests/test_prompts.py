@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from puzzleloop.prompts import ProposePrompt, SeedExample, proposal_from_completion, propose_prompt
+from puzzleloop.prompts import SeedExample, proposal_from_completion, propose_prompt
 
 SEEDS = [
     SeedExample("gt", "def sat(x: int):\n    return x > 3", "def sol():\n    return 4"),
@@ -38,13 +38,14 @@ def test_with_solution_needs_a_seed_with_a_solution():
     ],
 )  # fmt: skip
 def test_proposal_and_its_solution_are_read_back(completion, solution):
-    prompt = ProposePrompt(text="", seeds=(), next_name="f3", with_solution=True)
     puzzle = "def sat(y: int, t=5):\n    return y * 2 == t + 1"
-    assert proposal_from_completion(prompt, completion) == (puzzle, solution)
+    assert proposal_from_completion("f3", completion, with_solution=True) == (puzzle, solution)
 
 
 def test_plain_proposal_keeps_what_does_not_parse_for_the_filters():
-    prompt = ProposePrompt(text="", seeds=(), next_name="f3")
     puzzle = "def sat(x: int):\n    return x == 2"
-    assert proposal_from_completion(prompt, "x: int):\n    return x == 2") == (puzzle, None)
-    assert proposal_from_completion(prompt, "x: int, = 3):\n    return") == ("def f3(x: int, = 3):\n    return", None)
+    assert proposal_from_completion("f3", "x: int):\n    return x == 2", False) == (puzzle, None)
+    assert proposal_from_completion("f3", "x: int, = 3):\n    return", False) == (
+        "def f3(x: int, = 3):\n    return",
+        None,
+    )

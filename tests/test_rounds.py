@@ -13,9 +13,12 @@ import yaml
 from tests.helpers import needs_p3
 
 from puzzleloop.cli import main
-from puzzleloop.config import load_config
+from puzzleloop.config import SelectionConfig, load_config
+from puzzleloop.corpus import Attempt
 from puzzleloop.data import load_seed_puzzles, named_set
+from puzzleloop.filters import kept
 from puzzleloop.rounds import SelfPlayRun, prepare_run
+from puzzleloop.selection import select_training_set
 
 ROUNDS = 2
 
@@ -75,7 +78,7 @@ def _check_finished_run(run_dir):
         report = json.loads((folder / "filter.json").read_text())
         funnel = report["funnel"]
         assert funnel["proposed"] == 12 and sum(report["removed"].values()) + report["kept"] == 12
-        assert funnel["after_contaminated"] == report["kept"]
+        assert kept(funnel) == report["kept"]
         stored = _rows(db, f"SELECT COUNT(*) FROM puzzles WHERE round = {round_}")[0][0]
         assert stored == report["kept"]
         attempts = _rows(db, f"SELECT COUNT(*) FROM solutions WHERE round = {round_}")[0][0]
@@ -98,10 +101,10 @@ def test_two_rounds_produce_every_stage_output(tiny_model_dir, tmp_path):
     metrics = _check_finished_run(tmp_path / "run")
     report = json.loads((tmp_path / "run" / "round_1" / "filter.json").read_text())
     assert report["removed"]["parse"] == 1 and report["removed"]["duplicate"] >= 4
-    assert report["kept"] >= 3 and metrics[1]["funnel"]["after_contaminated"] == report["kept"]
+    assert report["kept"] >= 3 and kept(metrics[1]["funnel"]) == report["kept"]
     # the noise the random model proposed itself in round 2 is all filtered out, so round 2 would retrain on
     # round 1's examples: it keeps round 1's model and measurement instead
-    assert metrics[2]["funnel"]["after_contaminated"] == 0
+    assert kept(metrics[2]["funnel"]) == 0
     assert not (tmp_path / "run" / "round_2" / "checkpoint").exists() and metrics[2]["reused_from"] == 1
 
 
@@ -172,3 +175,80 @@ def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path,
     final = capsys.readouterr().out.splitlines()[-1].removeprefix("final model: ")
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert final == last["model"] and Path(final, "config.json").is_file()  # the model to evaluate, even if reused
+
+
+PROGRAMS = [  # what a proposer that writes programs might write: (program after `def f<k>(`, the call's input)
+    ("li: List[int], n=3):\n    return [x * 2 for x in li if x > n]", "[9, 4, 7, 1]"),
+    ("s: str, k=2):\n    return s[::k] + s[1::k].upper()", "'puzzle'"),
+    ("x: int):\n    return x * x - 7 * x", "12345"),
+    ("s: str):\n    return len(s) % 2", "'abcd'"),  # trivial: '' gives the same target
+    ("x: int):\n    return x // 0", "5"),  # raises: no output, no puzzle
+]
+
+
+def _inject_round_one_programs(config):
+    """Round 1's proposals as an abduction proposer would write them: a program and `assert f<k>(<input>) == ...`."""
+    run = SelfPlayRun(config, log=lambda _: None)
+    prompts = run._propose_prompts(1)
+    run.close()
+    rows = []
+    for i, prompt in enumerate(prompts):
+        for j in range(config.propose.samples_per_prompt):
+            program, value = PROGRAMS[(i + j) % len(PROGRAMS)]
+            completion = f"{program}\n\nassert {prompt.next_name}({value}) == 0\n"
+            row = {"prompt": i, "sample": j, "seeds": list(prompt.seeds), "next_name": prompt.next_name}
+            rows.append(row | {"completion": completion, "tokens": 1})
+    folder = Path(config.output_dir) / "round_1"
+    folder.mkdir(parents=True)
+    (folder / "proposals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+ABDUCTION = ["rounds=1", "propose.mode=abduction", "propose.model=base", "seed_pairs=ours"]
+
+
+@needs_p3
+def test_abduction_round_stores_constructed_pairs_by_origin_and_trains_on_them(tiny_model_dir, tmp_path):
+    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    config = load_config(path, ABDUCTION)
+    _inject_round_one_programs(config)
+    metrics = SelfPlayRun(config, log=lambda _: None).run()
+    db = tmp_path / "run" / "corpus.sqlite"
+    report = json.loads((tmp_path / "run" / "round_1" / "filter.json").read_text())
+    assert report["kept"] == 3 and report["removed"]["program_failed"] >= 1 and report["removed"]["trivial"] >= 1
+    assert _rows(db, "SELECT DISTINCT origin FROM puzzles WHERE round = 1") == [("constructed",)]
+    for (puzzle_id,) in _rows(db, "SELECT id FROM puzzles WHERE round = 1"):  # its input first, then 3 attempts
+        rows = _rows(db, f"SELECT status, origin FROM solutions WHERE puzzle_id = {puzzle_id} ORDER BY attempt")
+        assert rows[0] == ("verified", "constructed") and {o for _, o in rows[1:]} == {"proposed"} and len(rows) == 4
+    line = metrics[1]
+    assert line["own_verified_by_origin"]["constructed"] == 3 and line["kept_rate"] == 3 / 12
+    assert line["training_by_origin"]["constructed"] == 3 and line["training_by_origin"]["seed"] > 0
+    assert 0 < line["synthetic_share"] < 1
+
+
+@needs_p3
+def test_wrong_answers_to_target_puzzles_are_relabeled_into_verified_pairs(tiny_model_dir, tmp_path):
+    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    config = load_config(path, [*ABDUCTION, "solve.relabel_per_puzzle=1"])
+    _inject_round_one_programs(config)
+    run = SelfPlayRun(config, log=lambda _: None)
+    run._seed_pairs()
+    run._filter(1)
+    puzzles = run.corpus.puzzles(round=1)
+    wrong = {  # two wrong answers per puzzle, as a solver might give them, judged like the solve stage would
+        p.id: [p.solution.replace("return ", "return 2 * "), p.solution.replace("return ", "return 3 * ")]
+        for p in puzzles
+    }
+    for p in puzzles:
+        verdicts = run.judge().judge([(p.source, s) for s in wrong[p.id]])
+        run.corpus.record_attempts(p.id, 1, [Attempt(s, v.status) for s, v in zip(wrong[p.id], verdicts, strict=True)])
+    info = run._relabel(1)
+    relabeled = [p for p in run.corpus.puzzles(round=1) if p.origin == "relabeled"]
+    assert info["relabeled"] == len(relabeled) == 3 and info["over_cap"] == 3  # a cap of 1 per puzzle
+    for puzzle in relabeled:
+        (solution,) = run.corpus.solutions(puzzle.id)
+        assert (solution.status, solution.origin) == ("verified", "relabeled")
+        assert run.judge().judge([(puzzle.source, solution.source)])[0].status == "verified"
+    capped = select_training_set(run.corpus, SelectionConfig(max_synthetic_share=0.05), latest_round=1)
+    real = capped["origin"].count("seed")
+    assert real > 0 and len(capped) - real == int(0.05 * real / 0.95)
+    run.close()

@@ -62,7 +62,7 @@ def test_k_shortest_distinct_per_puzzle(corpus: Corpus) -> None:
     )
     corpus.record_attempts(p1.id, 0, [Attempt(sol("a"), "verified")])
     ds = select_training_set(corpus, SelectionConfig(max_per_puzzle=2), latest_round=0)
-    assert ds.column_names == ["prompt", "completion", "puzzle_id", "solution_id", "round"]
+    assert ds.column_names == ["prompt", "completion", "puzzle_id", "solution_id", "round", "origin"]
     assert ds["puzzle_id"] == [p0.id, p0.id, p1.id]
     assert ["y = a\n" in t for t in ds["completion"]] == [True, False, True]
     assert "    y = a+0\n" in ds["completion"][1]  # "a+0" is shorter than "a + 0"; both mean the same

@@ -33,6 +33,7 @@ SETTING_RANGES: dict[str, tuple[float, bool, float | None]] = {
     "workers": _AT_LEAST_1, "batch_size": _AT_LEAST_1, "block_sequences": _AT_LEAST_1, "max_source_chars": _AT_LEAST_1,
     "temperature": _AT_LEAST_0,  # 0 is greedy
     "top_p": _UNIT, "contamination_threshold": _UNIT,
+    "max_target_chars": _AT_LEAST_1, "relabel_per_puzzle": _AT_LEAST_0,
     "timeout": _ABOVE_0,
     "memory_mb": (64, True, None),  # the sandbox's interpreter needs ~40 MB
 }
@@ -59,8 +60,17 @@ def check_ranges(settings: Any) -> None:
 
 @dataclass
 class ProposeConfig:
-    """Few-shot puzzle proposal (paper: shuffled train155 seeds, temperature 0.9, 200 new tokens)."""
+    """Few-shot puzzle proposal (paper: shuffled train155 seeds, temperature 0.9, 200 new tokens).
 
+    mode "puzzle" is the paper's: the model writes a puzzle, and only the solver can make it a training pair.
+    mode "abduction" shows the seeds of target form as programs with an input and its output, and the model writes
+    a program and an input; the sandbox's output makes the puzzle and the input its verified solution
+    (puzzleloop.construct). `model: base` proposes with the untrained model every round, which still writes
+    puzzles after the trained one has learned to answer `def f(` with solutions.
+    """
+
+    mode: str = "puzzle"  # puzzle | abduction
+    model: str = "latest"  # latest: the last round's model | base: the run's start model
     seeds: str = "p3-train155"  # p3-train155 | ours | both
     prompts: int = 16  # distinct shuffled prompts per round
     samples_per_prompt: int = 8
@@ -81,6 +91,7 @@ class FilterConfig:
     trivial_check: bool = True  # reject puzzles that simple candidate answers satisfy
     contamination_threshold: float = 0.8  # similarity to any P3 test instance at or above this is rejected
     max_source_chars: int = 2000
+    max_target_chars: int = 200  # a constructed or relabeled puzzle's target, written as a literal, at most this
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -94,6 +105,9 @@ class SolveConfig:
     temperature: float = 0.9
     top_p: float = 1.0
     max_new_tokens: int = 150
+    # Hindsight relabeling: up to this many wrong answers per puzzle of target form become verified pairs of a
+    # new puzzle whose target is recomputed from each answer (0: off).
+    relabel_per_puzzle: int = 0
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -122,8 +136,13 @@ class SelectionConfig:
     min_solve_rate: float = 0.0
     max_solve_rate: float = 1.0
     rounds: str = "all"  # "all": every round up to the current one; "latest": the current round only
+    # The most of the training set that may be synthetic (any origin but seed pairs); 1.0: no cap. Synthetic
+    # augmentation studies report harm once synthetic data outweighs real data by about half (share 1/3).
+    max_synthetic_share: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.max_synthetic_share <= 1.0:
+            raise ValueError(f"selection.max_synthetic_share must be in (0, 1], got {self.max_synthetic_share!r}")
         if not isinstance(self.max_per_puzzle, int) or self.max_per_puzzle < 1:
             raise ValueError(f"selection.max_per_puzzle must be an int >= 1, got {self.max_per_puzzle!r}")
         if not 0.0 <= self.min_solve_rate <= self.max_solve_rate <= 1.0:
@@ -208,6 +227,8 @@ class RunConfig:
     def validate(self) -> None:
         choices = {
             "propose.seeds": (self.propose.seeds, ("p3-train155", "ours", "both")),
+            "propose.mode": (self.propose.mode, ("puzzle", "abduction")),
+            "propose.model": (self.propose.model, ("latest", "base")),
             "seed_pairs": (self.seed_pairs, ("none", "p3-train155", "ours", "both", "all")),
             "train_from": (self.train_from, ("base", "last")),
             "select.rounds": (self.select.rounds, ("all", "latest")),

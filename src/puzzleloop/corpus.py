@@ -8,6 +8,7 @@ is unique per (puzzle, round), so replaying a batch after a crash inserts nothin
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +19,26 @@ from typing import Any
 
 from sandbox import STATUSES  # the judge's verdicts are the only statuses a stored attempt may have
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("puzzleloop")
+
+SCHEMA_VERSION = 2
+
+# Where a puzzle or a verified pair came from. seed: a seed puzzle and its reference solution (real data);
+# proposed: a puzzle the model wrote, and the solver's attempts at any of the model's puzzles; constructed: a
+# puzzle built from the model's program and input, whose input is its solution; relabeled: a puzzle whose target
+# was recomputed from a wrong answer, which is its solution. Every origin but seed is synthetic.
+ORIGINS = ("seed", "proposed", "constructed", "relabeled")
+_ORIGIN_CHECK = f"CHECK (origin IN ({', '.join(repr(o) for o in ORIGINS)}))"
+
+# Version 1 corpora had no origin: round 0 held only seed pairs and later rounds only proposals and their attempts.
+_MIGRATE_FROM_1 = f"""
+ALTER TABLE puzzles ADD COLUMN origin TEXT NOT NULL DEFAULT 'proposed' {_ORIGIN_CHECK};
+ALTER TABLE puzzles ADD COLUMN solution TEXT;
+UPDATE puzzles SET origin = 'seed' WHERE round = 0;
+ALTER TABLE solutions ADD COLUMN origin TEXT NOT NULL DEFAULT 'proposed' {_ORIGIN_CHECK};
+UPDATE solutions SET origin = 'seed' WHERE round = 0;
+UPDATE schema_version SET version = 2
+"""
 
 _SCHEMA = f"""
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -32,7 +52,9 @@ CREATE TABLE puzzles (
     prompt_seeds TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     successes INTEGER NOT NULL DEFAULT 0,
-    solve_rate REAL
+    solve_rate REAL,
+    origin TEXT NOT NULL {_ORIGIN_CHECK},
+    solution TEXT
 );
 CREATE INDEX puzzles_round ON puzzles(round);
 CREATE TABLE solutions (
@@ -43,6 +65,7 @@ CREATE TABLE solutions (
     length INTEGER NOT NULL,
     round INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
+    origin TEXT NOT NULL {_ORIGIN_CHECK},
     UNIQUE (puzzle_id, round, attempt)
 );
 CREATE INDEX solutions_status ON solutions(status, round);
@@ -61,7 +84,9 @@ class CorpusError(RuntimeError):
 
 @dataclass(frozen=True)
 class PuzzleRecord:
-    """A new puzzle to store; `canonical_hash` decides whether it is a duplicate."""
+    """A new puzzle to store; `canonical_hash` decides whether it is a duplicate. `solution` is the one its proposer
+    gave (a constructed puzzle's input, a with-solution proposal's answer), judged as the solve stage's first
+    attempt."""
 
     canonical_hash: str
     source: str
@@ -69,14 +94,17 @@ class PuzzleRecord:
     round: int
     proposer: str
     prompt_seeds: tuple[str, ...] = ()
+    origin: str = "proposed"
+    solution: str | None = None
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """One sampled solution and the sandbox's verdict on it."""
+    """One solution and the sandbox's verdict on it; `origin` is one of ORIGINS."""
 
     source: str
     status: str
+    origin: str = "proposed"
 
 
 @dataclass(frozen=True)
@@ -93,6 +121,8 @@ class PuzzleRow:
     attempts: int
     successes: int
     solve_rate: float | None
+    origin: str
+    solution: str | None
 
 
 @dataclass(frozen=True)
@@ -106,17 +136,24 @@ class SolutionRow:
     length: int
     round: int
     attempt: int
+    origin: str
 
 
 _PUZZLE_COLUMNS = (
     "p.id, p.canonical_hash, p.source, p.answer_type, p.round, p.proposer, p.prompt_seeds, "
-    "p.attempts, p.successes, p.solve_rate"
+    "p.attempts, p.successes, p.solve_rate, p.origin, p.solution"
 )
-_SOLUTION_COLUMNS = "s.id, s.puzzle_id, s.source, s.status, s.length, s.round, s.attempt"
+_PUZZLE_WIDTH = _PUZZLE_COLUMNS.count(",") + 1
+_SOLUTION_COLUMNS = "s.id, s.puzzle_id, s.source, s.status, s.length, s.round, s.attempt, s.origin"
 
 
 def _puzzle_row(values: Sequence[Any]) -> PuzzleRow:
-    return PuzzleRow(*values[:6], tuple(json.loads(values[6])), *values[7:10])
+    return PuzzleRow(*values[:6], tuple(json.loads(values[6])), *values[7:_PUZZLE_WIDTH])
+
+
+def _check_origin(origin: object, where: str) -> None:
+    if origin not in ORIGINS:
+        raise CorpusError(f"{where}: unknown origin {origin!r} (expected one of {', '.join(ORIGINS)})")
 
 
 class Corpus:
@@ -163,7 +200,14 @@ class Corpus:
             raise CorpusError(
                 f"{self.path}: corpus schema version {row[0]} is newer than this puzzleloop ({SCHEMA_VERSION})"
             )
-        if row[0] < SCHEMA_VERSION:
+        if row[0] == 1:
+            with self._transaction() as db:
+                for statement in _MIGRATE_FROM_1.split(";"):
+                    db.execute(statement)
+            log.warning(
+                "%s: corpus migrated from schema 1 to 2 (round 0 pairs are seeds, the rest proposed)", self.path
+            )
+        elif row[0] < SCHEMA_VERSION:
             raise CorpusError(f"{self.path}: corpus schema version {row[0]} is older than {SCHEMA_VERSION}")
 
     @contextmanager
@@ -201,12 +245,14 @@ class Corpus:
                     raise CorpusError(f"{self.path}: puzzle record {i}: field {name!r} must be a non-empty string")
             if not isinstance(rec.round, int) or rec.round < 0:
                 raise CorpusError(f"{self.path}: puzzle record {i}: field 'round' must be an int >= 0")
+            _check_origin(rec.origin, f"{self.path}: puzzle record {i}")
         inserted = 0
         with self._transaction() as db:
             for rec in records:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO puzzles "
-                    "(canonical_hash, source, answer_type, round, proposer, prompt_seeds) VALUES (?, ?, ?, ?, ?, ?)",
+                    "(canonical_hash, source, answer_type, round, proposer, prompt_seeds, origin, solution) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         rec.canonical_hash,
                         rec.source,
@@ -214,6 +260,8 @@ class Corpus:
                         rec.round,
                         rec.proposer,
                         json.dumps(list(rec.prompt_seeds)),
+                        rec.origin,
+                        rec.solution,
                     ),
                 )
                 inserted += cur.rowcount
@@ -254,15 +302,16 @@ class Corpus:
                 )
             if not isinstance(att.source, str):
                 raise CorpusError(f"{self.path}: puzzle {puzzle_id} attempt {first_attempt + i}: source not a str")
+            _check_origin(att.origin, f"{self.path}: puzzle {puzzle_id} attempt {first_attempt + i}")
         inserted = 0
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM puzzles WHERE id = ?", (puzzle_id,)).fetchone() is None:
                 raise CorpusError(f"{self.path}: no puzzle with id {puzzle_id}")
             for i, att in enumerate(attempts):
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO solutions (puzzle_id, source, status, length, round, attempt) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (puzzle_id, att.source, att.status, len(att.source), round, first_attempt + i),
+                    "INSERT OR IGNORE INTO solutions (puzzle_id, source, status, length, round, attempt, origin) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (puzzle_id, att.source, att.status, len(att.source), round, first_attempt + i, att.origin),
                 )
                 inserted += cur.rowcount
             db.execute(
@@ -303,7 +352,9 @@ class Corpus:
             params = [int(r) for r in rounds]
             sql += f" AND s.round IN ({', '.join('?' * len(params))})"
         sql += " ORDER BY p.id, s.length, s.source, s.id"
-        return [(_puzzle_row(r[:10]), SolutionRow(*r[10:])) for r in self._db.execute(sql, params)]
+        return [
+            (_puzzle_row(r[:_PUZZLE_WIDTH]), SolutionRow(*r[_PUZZLE_WIDTH:])) for r in self._db.execute(sql, params)
+        ]
 
     # -- stage markers -------------------------------------------------------------------------------
 
@@ -344,4 +395,15 @@ class Corpus:
             "verified_per_round": grouped(
                 "SELECT round, COUNT(*) FROM solutions WHERE status = 'verified' GROUP BY round ORDER BY round"
             ),
+            "puzzles_per_origin": grouped("SELECT origin, COUNT(*) FROM puzzles GROUP BY origin ORDER BY origin"),
+            "verified_per_origin": grouped(
+                "SELECT origin, COUNT(*) FROM solutions WHERE status = 'verified' GROUP BY origin ORDER BY origin"
+            ),
         }
+
+    def verified_by_origin(self, round: int) -> dict[str, int]:
+        """Verified pairs found in `round`, per origin (every origin listed, zeros included)."""
+        rows = self._db.execute(
+            "SELECT origin, COUNT(*) FROM solutions WHERE status = 'verified' AND round = ? GROUP BY origin", (round,)
+        )
+        return {origin: 0 for origin in ORIGINS} | dict(rows.fetchall())

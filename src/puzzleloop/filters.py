@@ -4,6 +4,11 @@ Order: not too long, parses, signature (one typed answer parameter of a P3 type,
 no undefined names (a name that is never bound raises NameError for every answer),
 not trivially satisfiable (simple candidates judged in the sandbox), not a duplicate of the corpus, not
 contaminated (near any held-out instance). Model-written code is only ever run by the sandbox judge.
+
+A puzzle built from a program (puzzleloop.construct) first passes the construction steps (the completion is a
+program and a call, the program runs on the input, twice alike, and its output is short); then the same steps,
+with its target among the trivial candidates (the target itself must not be an answer), its answer not written
+in the puzzle, and last its solution judged: it must verify.
 """
 
 from __future__ import annotations
@@ -23,12 +28,18 @@ from puzzleloop.puzzles import ANSWER_TYPES, NearDuplicateIndex, PuzzleError, ca
 FILTER_STEPS = (
     "too_long",
     "parse",
+    "call",  # construction: the completion is not a program followed by `assert f(<literal>) == ...`
+    "program_failed",  # construction: the program did not return a literal-shaped value on its input
+    "nondeterministic",  # construction: two judges computed different values
+    "target_size",  # construction: the output is longer than max_target_chars as a literal
     "signature",
     "answer_used",
     "undefined_names",
     "trivial",
+    "answer_in_puzzle",
     "duplicate",
     "contaminated",
+    "unverified",  # a constructed or relabeled puzzle whose solution did not verify
 )
 
 _SCALAR_CANDIDATES: dict[str, list[object]] = {
@@ -78,7 +89,9 @@ def undefined_names(source: str) -> set[str]:
 class Proposal:
     source: str  # `def sat(...)`
     seeds: tuple[str, ...]
-    solution: str | None = None  # `def g(...)` its proposer wrote with it (with-solution prompts)
+    solution: str | None = None  # `def g(...)` its proposer wrote with it, or a constructed puzzle's input
+    answer: str | None = None  # constructed and relabeled: the solution's value, a literal, and the puzzle's target
+    target: str | None = None
 
 
 @dataclass
@@ -97,8 +110,13 @@ class FilterResult:
 
 
 def kept(funnel: dict[str, int], missing: typing.Any = None) -> typing.Any:
-    """How many proposals a funnel (FilterResult.counts) kept: what is left after the last step (or `missing`)."""
-    return funnel.get(f"after_{FILTER_STEPS[-1]}", missing)
+    """How many proposals a funnel (FilterResult.counts) kept: what is left after its last step (or `missing`).
+
+    Funnels stored before a step existed lack it, so the last step present counts."""
+    for step in reversed(FILTER_STEPS):
+        if f"after_{step}" in funnel:
+            return funnel[f"after_{step}"]
+    return missing
 
 
 def filter_proposals(
@@ -110,8 +128,10 @@ def filter_proposals(
     contamination_threshold: float,
     trivial_check: bool = True,
     max_source_chars: int = 2000,
+    removed: Counter | None = None,
 ) -> FilterResult:
-    result = FilterResult()
+    """Run the steps in order; `removed` holds counts of steps already run (construction's)."""
+    result = FilterResult(removed=Counter(removed or {}))
     structural: list[tuple[Proposal, str]] = []
     for proposal in proposals:
         step = _structural_problem(proposal.source, max_source_chars)
@@ -126,6 +146,9 @@ def filter_proposals(
         if index in trivial:
             result.removed["trivial"] += 1
             continue
+        if proposal.answer is not None and answer_in_puzzle(proposal.source, ast.literal_eval(proposal.answer)):
+            result.removed["answer_in_puzzle"] += 1
+            continue
         digest = canonical_hash(proposal.source)
         if digest in seen:
             result.removed["duplicate"] += 1
@@ -137,7 +160,18 @@ def filter_proposals(
             result.removed["contaminated"] += 1
             continue
         result.kept.append((proposal, answer_type, digest))
+    constructed = [i for i, (p, _, _) in enumerate(result.kept) if p.answer is not None]
+    if constructed:
+        verdicts = judge.judge([(result.kept[i][0].source, result.kept[i][0].solution or "") for i in constructed])
+        failed = {i for i, verdict in zip(constructed, verdicts, strict=True) if verdict.status != "verified"}
+        result.removed["unverified"] += len(failed)
+        result.kept = [row for i, row in enumerate(result.kept) if i not in failed]
     return result
+
+
+def answer_in_puzzle(sat: str, answer: object) -> bool:
+    """Whether the puzzle writes its answer out (its repr, or a string answer of 3+ characters verbatim)."""
+    return repr(answer) in sat or (isinstance(answer, str) and len(answer) >= 3 and answer in sat)
 
 
 def _structural_problem(source: str, max_source_chars: int) -> str | None:
@@ -166,8 +200,11 @@ def _trivially_solved(judge: Judge, puzzles: Sequence[tuple[Proposal, str]]) -> 
     owners: list[int] = []
     pairs: list[tuple[str, str]] = []
     for index, (proposal, answer_type) in enumerate(puzzles):
-        for candidate in trivial_candidates(answer_type):
+        candidates = [repr(c) for c in trivial_candidates(answer_type)]
+        if proposal.target is not None:  # the target itself must not be an answer
+            candidates.append(proposal.target)
+        for candidate in candidates:
             owners.append(index)
-            pairs.append((proposal.source, f"def sol():\n    return {candidate!r}\n"))
+            pairs.append((proposal.source, f"def sol():\n    return {candidate}\n"))
     verdicts = judge.judge(pairs) if pairs else []
     return {owner for owner, verdict in zip(owners, verdicts, strict=True) if verdict.status == "verified"}

@@ -3,7 +3,7 @@
     config.yaml            the frozen configuration
     corpus.sqlite          puzzles, every attempt with its verdict, and the stage done-markers
     baseline/eval/         held-out evaluation of the starting model (once)
-    round_<r>/proposals.jsonl, filter.json, proposer_solutions.json, train.jsonl, checkpoint/, eval/
+    round_<r>/proposals.jsonl, filter.json, train.jsonl, checkpoint/, eval/
     metrics.jsonl          one line per evaluated model (rewritten from the done-markers, so never torn)
 
 Round 0 is the baseline: its folder is `baseline/`, the rounds' are `round_<r>/`.
@@ -20,7 +20,6 @@ CORPUS_FILE = "corpus.sqlite"
 METRICS_FILE = "metrics.jsonl"
 PROPOSALS_FILE = "proposals.jsonl"
 FILTER_FILE = "filter.json"
-PROPOSER_SOLUTIONS_FILE = "proposer_solutions.json"  # canonical hash -> the solution written with the puzzle
 TRAIN_FILE = "train.jsonl"
 CHECKPOINT_DIR = "checkpoint"
 EVAL_DIR = "eval"
@@ -53,9 +52,6 @@ class RunLayout:
 
     def filter_report(self, round_: int) -> Path:
         return self.round_dir(round_) / FILTER_FILE
-
-    def proposer_solutions(self, round_: int) -> Path:
-        return self.round_dir(round_) / PROPOSER_SOLUTIONS_FILE
 
     def training_rows(self, round_: int) -> Path:
         return self.round_dir(round_) / TRAIN_FILE

@@ -97,16 +97,17 @@ def propose_prompt(
     return ProposePrompt(text, tuple(s.name for s in chosen), next_name, with_solution)
 
 
-def proposal_from_completion(prompt: ProposePrompt, completion: str) -> tuple[str, str | None]:
-    """The proposed puzzle and, for a with-solution prompt, its proposer's solution renamed `g` (None if absent).
+def proposal_from_completion(next_name: str, completion: str, with_solution: bool) -> tuple[str, str | None]:
+    """The puzzle a completion of a propose prompt ending in `def <next_name>(` wrote and, for a with-solution
+    prompt, its proposer's solution renamed `g` (None if absent).
 
     The puzzle is renamed `sat` when it is one function, else kept as written (the filters count what is wrong).
     """
-    text, solution = f"def {prompt.next_name}({completion}", None
-    split = FUNCTION_END.search(text) if prompt.with_solution else None
+    text, solution = f"def {next_name}({completion}", None
+    split = FUNCTION_END.search(text) if with_solution else None
     if split is not None:
         text, rest = text[: split.start()].rstrip(), cut_at_function_end(text[split.start() + 1 :])
-        if rest.startswith(f"def g{prompt.next_name[1:]}("):
+        if rest.startswith(f"def g{next_name[1:]}("):
             solution = _renamed(rest, "g")
     return _renamed(text, "sat") or text, solution
 

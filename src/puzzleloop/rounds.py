@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import random
 import time
 from collections import Counter
@@ -21,11 +20,22 @@ from typing import Any
 from sandbox import Judge, Limits
 
 from puzzleloop.config import ConfigError, RunConfig, config_to_yaml, load_config
-from puzzleloop.corpus import Attempt, Corpus, CorpusError, PuzzleRecord
+from puzzleloop.construct import (
+    TargetForm,
+    abduction_prompt,
+    agreed_outputs,
+    constructed_proposals,
+    literal,
+    program_examples,
+    returning,
+    target_form,
+    with_target,
+)
+from puzzleloop.corpus import ORIGINS, Attempt, Corpus, CorpusError, PuzzleRecord, PuzzleRow
 from puzzleloop.data import NAMED_SETS, load_heldout, load_seed_puzzles, named_set
 from puzzleloop.evaluate import EvalConfig, evaluate
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic, write_text_atomic
-from puzzleloop.filters import Proposal, filter_proposals, kept
+from puzzleloop.filters import FilterResult, Proposal, filter_proposals, kept
 from puzzleloop.layout import RunLayout
 from puzzleloop.models import load_model
 from puzzleloop.prompts import (
@@ -39,10 +49,10 @@ from puzzleloop.prompts import (
 )
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig
-from puzzleloop.selection import select_training_set, training_rows
+from puzzleloop.selection import select_training_set, synthetic_share, training_rows
 from puzzleloop.train import train
 
-STAGES = ("propose", "filter", "solve", "select", "train", "eval")
+STAGES = ("propose", "filter", "solve", "relabel", "select", "train", "eval")
 
 
 def prepare_run(config_path: Path | None, output_dir: str | None, overrides: list[str], resume: bool) -> RunConfig:
@@ -118,14 +128,23 @@ class SelfPlayRun:
         self.log = log
         self.corpus = Corpus(self.layout.corpus)
         self._loaded: tuple[str, Any, Any] | None = None
-        self._judge: Judge | None = None
+        self._judges: list[Judge] = []
 
     # -- resources -------------------------------------------------------------------------------------
+    def judges(self) -> list[Judge]:
+        """Two judges (two warm parents, so two hash seeds and random states): construction runs a program in
+        each and keeps only outputs they agree on. The first one judges everything else."""
+        while len(self._judges) < 2:
+            self._add_judge()
+        return self._judges
+
     def judge(self) -> Judge:
-        if self._judge is None:
-            limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
-            self._judge = Judge(workers=self.config.workers, limits=limits)
-        return self._judge
+        return self._judges[0] if self._judges else self._add_judge()
+
+    def _add_judge(self) -> Judge:
+        limits = Limits(timeout=self.config.timeout, memory_mb=self.config.memory_mb)
+        self._judges.append(Judge(workers=self.config.workers, limits=limits))
+        return self._judges[-1]
 
     @cached_property
     def heldout_index(self) -> NearDuplicateIndex:
@@ -145,8 +164,8 @@ class SelfPlayRun:
 
     def close(self) -> None:
         self._release_model()
-        if self._judge is not None:
-            self._judge.close()
+        for judge in self._judges:
+            judge.close()
         self.corpus.close()
 
     # -- the loop --------------------------------------------------------------------------------------
@@ -207,14 +226,20 @@ class SelfPlayRun:
         verdicts = self.judge().judge([(s.sat, s.sol) for s in kept])
         records = [
             PuzzleRecord(
-                canonical_hash(s.sat, s.name), s.sat, parse_puzzle(s.sat, s.name).answer_type, 0, "seed", (s.name,)
+                canonical_hash(s.sat, s.name),
+                s.sat,
+                parse_puzzle(s.sat, s.name).answer_type,
+                0,
+                "seed",
+                (s.name,),
+                origin="seed",
             )
             for s in kept
         ]
         self.corpus.add_puzzles(records)
         ids = {row.canonical_hash: row.id for row in self.corpus.puzzles(round=0)}
         for record, seed, verdict in zip(records, kept, verdicts, strict=True):
-            self.corpus.record_attempts(ids[record.canonical_hash], 0, [Attempt(seed.sol, verdict.status)])
+            self.corpus.record_attempts(ids[record.canonical_hash], 0, [Attempt(seed.sol, verdict.status, "seed")])
         return {
             "seeds": len(seeds),
             "near_heldout": len(seeds) - len(kept),
@@ -226,7 +251,14 @@ class SelfPlayRun:
         cfg = self.config.propose
         rng = random.Random(f"{self.config.seed}-propose-{round_}")
         seeds = self._seed_puzzles(cfg.seeds)
+        if cfg.mode == "abduction":
+            examples = program_examples(seeds, self.judge())
+            return [abduction_prompt(examples, cfg.shots, rng) for _ in range(cfg.prompts)]
         return [propose_prompt(seeds, cfg.shots, rng, cfg.with_solution) for _ in range(cfg.prompts)]
+
+    def proposer(self, round_: int) -> str:
+        """The model that proposes in `round_`: the last round's, or the start model with `propose.model: base`."""
+        return self.config.model_name_or_path if self.config.propose.model == "base" else self.model_after(round_ - 1)
 
     def _propose(self, round_: int) -> dict[str, Any]:
         cfg = self.config.propose
@@ -236,7 +268,7 @@ class SelfPlayRun:
         done = {i for i, count in per_prompt.items() if count == cfg.samples_per_prompt}
         write_jsonl_atomic(path, [row for row in rows if row["prompt"] in done])  # drop what a kill left half-done
         prompts = self._propose_prompts(round_)
-        model, tokenizer = self.model(self.model_after(round_ - 1))
+        model, tokenizer = self.model(self.proposer(round_))
         sampler = Sampler(model, tokenizer)
         block = max(1, self.config.block_sequences // cfg.samples_per_prompt)
         for start in range(0, len(prompts), block):
@@ -249,7 +281,7 @@ class SelfPlayRun:
                 max_new_tokens=cfg.max_new_tokens,
                 batch_size=self.config.batch_size,
                 seed=self.config.seed * 7919 + round_ * 131 + start,
-                functions=2 if cfg.with_solution else 1,
+                functions=2 if cfg.with_solution or cfg.mode == "abduction" else 1,
             )
             label = f"propose {start + 1}-{pending[-1] + 1}/{len(prompts)}"
             completions = sampler.sample([prompts[i].text for i in pending], cfg.samples_per_prompt, sampling, label)
@@ -260,6 +292,7 @@ class SelfPlayRun:
                         "prompt": i,
                         "sample": j,
                         "seeds": list(prompts[i].seeds),
+                        "next_name": prompts[i].next_name,
                         "completion": c.text,
                         "tokens": c.num_tokens,
                     }
@@ -267,17 +300,49 @@ class SelfPlayRun:
                     for j, c in enumerate(samples)
                 ],
             )
-        return {"proposed": len(prompts) * cfg.samples_per_prompt, "proposer": self.model_after(round_ - 1)}
+        return {"proposed": len(prompts) * cfg.samples_per_prompt, "proposer": self.proposer(round_)}
+
+    def _proposal_rows(self, round_: int) -> list[dict[str, Any]]:
+        """The round's proposals, each with the name its prompt left open (rows written before that was stored
+        get it from their prompt, rebuilt from the run's seed)."""
+        rows = read_jsonl_objects(self.layout.proposals(round_))
+        if any("next_name" not in row for row in rows):
+            prompts = self._propose_prompts(round_)
+            rows = [{"next_name": prompts[row["prompt"]].next_name} | row for row in rows]
+        return rows
 
     def _filter(self, round_: int) -> dict[str, Any]:
-        prompts = self._propose_prompts(round_)
-        proposals: list[Proposal] = []
-        rows = read_jsonl_objects(self.layout.proposals(round_))
-        for row in rows:
-            source, solution = proposal_from_completion(prompts[row["prompt"]], row["completion"])
-            proposals.append(Proposal(source=source, seeds=tuple(row["seeds"]), solution=solution))
-        this_round = {p.canonical_hash for p in self.corpus.puzzles(round=round_)}
-        result = filter_proposals(
+        cfg = self.config
+        rows = self._proposal_rows(round_)
+        removed: Counter = Counter()
+        if cfg.propose.mode == "abduction":
+            proposals, removed = constructed_proposals(
+                (
+                    (f"def {row['next_name']}({row['completion']}", row["next_name"], tuple(row["seeds"]))
+                    for row in rows
+                ),
+                self.judges(),
+                max_source_chars=cfg.filter.max_source_chars,
+                max_target_chars=cfg.filter.max_target_chars,
+            )
+        else:
+            proposals = []
+            for row in rows:
+                source, solution = proposal_from_completion(
+                    row["next_name"], row["completion"], cfg.propose.with_solution
+                )
+                proposals.append(Proposal(source=source, seeds=tuple(row["seeds"]), solution=solution))
+        origin = "constructed" if cfg.propose.mode == "abduction" else "proposed"
+        result = self._filtered(round_, proposals, removed, origin)
+        self._store_puzzles(round_, result, origin, self.proposer(round_))
+        info = {"funnel": result.counts(len(rows)), "removed": dict(result.removed), "kept": len(result.kept)}
+        info["contamination"] = self._contamination(result)
+        write_json_atomic(self.layout.filter_report(round_), info)
+        return info
+
+    def _filtered(self, round_: int, proposals: list[Proposal], removed: Counter, origin: str) -> FilterResult:
+        this_round = {p.canonical_hash for p in self.corpus.puzzles(round=round_) if p.origin == origin}
+        return filter_proposals(
             proposals,
             judge=self.judge(),
             known_hashes=self.corpus.known_hashes() - this_round,  # a rerun after a kill re-finds its own rows
@@ -285,12 +350,10 @@ class SelfPlayRun:
             contamination_threshold=self.config.filter.contamination_threshold,
             trivial_check=self.config.filter.trivial_check,
             max_source_chars=self.config.filter.max_source_chars,
+            removed=removed,
         )
-        proposer = self.model_after(round_ - 1)
-        write_json_atomic(  # before the puzzles are stored: the solve stage judges these as first attempts
-            self.layout.proposer_solutions(round_),
-            {digest: p.solution for p, _, digest in result.kept if p.solution is not None},
-        )
+
+    def _store_puzzles(self, round_: int, result: FilterResult, origin: str, proposer: str) -> None:
         self.corpus.add_puzzles(
             [
                 PuzzleRecord(
@@ -300,36 +363,32 @@ class SelfPlayRun:
                     round=round_,
                     proposer=proposer,
                     prompt_seeds=p.seeds,
+                    origin=origin,
+                    solution=p.solution,
                 )
                 for p, answer_type, digest in result.kept
             ]
         )
+
+    def _contamination(self, result: FilterResult) -> dict[str, Any]:
+        threshold = self.config.filter.contamination_threshold
         similarities = [score for _, score in result.nearest_heldout]
-        info = {
-            "funnel": result.counts(len(proposals)),
-            "removed": dict(result.removed),
-            "kept": len(result.kept),
-            "contamination": {
-                "checked": len(similarities),
-                "rejected": result.removed["contaminated"],
-                "threshold": self.config.filter.contamination_threshold,
-                "max_similarity_kept": max(
-                    (s for s in similarities if s < self.config.filter.contamination_threshold), default=None
-                ),
-            },
+        return {
+            "checked": len(similarities),
+            "rejected": result.removed["contaminated"],
+            "threshold": threshold,
+            "max_similarity_kept": max((s for s in similarities if s < threshold), default=None),
         }
-        write_json_atomic(self.layout.filter_report(round_), info)
-        return info
 
     def _solve(self, round_: int) -> dict[str, Any]:
+        """The solver's attempts at this round's proposed and constructed puzzles; a puzzle's own solution (its
+        proposer's answer, a constructed puzzle's input) is judged first, with the puzzle's origin."""
         cfg = self.config.solve
         attempted = self.corpus.attempted_puzzle_ids(round_)
-        todo = [p for p in self.corpus.puzzles(round=round_) if p.id not in attempted]
+        todo = [p for p in self.corpus.puzzles(round=round_) if p.id not in attempted and p.origin != "relabeled"]
         model, tokenizer = self.model(self.model_after(round_ - 1))
         sampler = Sampler(model, tokenizer)
         examples = tutorial_examples(self.config.p3_dir)
-        proposed_path = self.layout.proposer_solutions(round_)
-        proposer_solutions = json.loads(proposed_path.read_text()) if proposed_path.exists() else {}
         step = max(1, self.config.block_sequences // cfg.attempts)
         for start in range(0, len(todo), step):
             block = todo[start : start + step]
@@ -344,26 +403,84 @@ class SelfPlayRun:
             label = f"solve {start + 1}-{start + len(block)}/{len(todo)}"
             completions = sampler.sample([solve_prompt(p, examples) for p in puzzles], cfg.attempts, sampling, label)
             solutions = [
-                [s for s in [proposer_solutions.get(row.canonical_hash)] if s is not None]
-                + [solution_from_completion(p, c.text) for c in samples]
+                [(row.solution, row.origin)] * (row.solution is not None)
+                + [(solution_from_completion(p, c.text), "proposed") for c in samples]
                 for row, p, samples in zip(block, puzzles, completions, strict=True)
             ]
-            pairs = [(row.source, s) for row, sols in zip(block, solutions, strict=True) for s in sols]
+            pairs = [(row.source, s) for row, sols in zip(block, solutions, strict=True) for s, _ in sols]
             verdicts = iter(self.judge().judge(pairs))
             for row, sols in zip(block, solutions, strict=True):
-                self.corpus.record_attempts(row.id, round_, [Attempt(s, next(verdicts).status) for s in sols])
-        puzzles = self.corpus.puzzles(round=round_)
+                attempts = [Attempt(s, next(verdicts).status, origin) for s, origin in sols]
+                self.corpus.record_attempts(row.id, round_, attempts)
+        puzzles = [p for p in self.corpus.puzzles(round=round_) if p.origin != "relabeled"]
         return {
             "puzzles": len(puzzles),
             "attempts": sum(p.attempts for p in puzzles),
             "verified_solutions": sum(p.successes for p in puzzles),
             "verified_puzzles": sum(1 for p in puzzles if p.successes),
+            "verified_by_origin": self.corpus.verified_by_origin(round_),
+        }
+
+    def _relabel(self, round_: int) -> dict[str, Any]:
+        """Hindsight relabeling: a wrong answer to a puzzle of target form becomes the verified solution of the
+        same program with the target the answer actually gives, recomputed by every judge; such puzzles pass the
+        same filters as constructed ones, and at most `solve.relabel_per_puzzle` are kept per puzzle."""
+        cap = self.config.solve.relabel_per_puzzle
+        if not cap:
+            return {"relabeled": 0}
+        proposals: list[Proposal] = []
+        wrong: list[tuple[PuzzleRow, TargetForm, str]] = []
+        for puzzle in self.corpus.puzzles(round=round_):
+            form = target_form(puzzle.source) if puzzle.origin != "relabeled" else None
+            if form is None:
+                continue
+            answers = dict.fromkeys(s.source for s in self.corpus.solutions(puzzle.id) if s.status == "wrong")
+            wrong += [(puzzle, form, answer) for answer in list(answers)[: 2 * cap]]
+        outputs = agreed_outputs(self.judges(), [(form.program, answer) for _, form, answer in wrong])
+        removed: Counter = Counter()
+        sources: dict[str, int] = {}  # relabeled puzzle source -> the puzzle it came from
+        for (puzzle, form, _), output in zip(wrong, outputs, strict=True):
+            if isinstance(output, str):
+                removed["program_failed" if output == "failed" else output] += 1
+                continue
+            target, value = literal(output.value), literal(output.answer)
+            if max(len(target), len(value)) > self.config.filter.max_target_chars:
+                removed["target_size"] += 1
+                continue
+            sat = with_target(form.program, target, form.param)
+            sources[sat] = puzzle.id
+            seeds = (f"relabeled:{puzzle.id}",)
+            proposals.append(Proposal(sat, seeds, solution=returning(sat, value), answer=value, target=target))
+        result = self._filtered(round_, proposals, removed, "relabeled")
+        per_source: Counter = Counter()
+        capped = FilterResult(removed=result.removed, nearest_heldout=result.nearest_heldout)
+        for row in result.kept:
+            per_source[sources[row[0].source]] += 1
+            if per_source[sources[row[0].source]] <= cap:
+                capped.kept.append(row)
+        self._store_puzzles(round_, capped, "relabeled", "relabeled")
+        for puzzle in self.corpus.puzzles(round=round_):
+            if puzzle.origin == "relabeled" and puzzle.attempts == 0:
+                self.corpus.record_attempts(
+                    puzzle.id, round_, [Attempt(puzzle.solution or "", "verified", "relabeled")]
+                )
+        return {
+            "wrong_answers": len(wrong),
+            "funnel": result.counts(len(wrong)),
+            "relabeled": len(capped.kept),
+            "over_cap": len(result.kept) - len(capped.kept),
+            "contamination": self._contamination(result),
         }
 
     def _select(self, round_: int) -> dict[str, Any]:
         dataset = select_training_set(self.corpus, self.config.select, latest_round=round_)
         write_jsonl_atomic(self.layout.training_rows(round_), dataset.to_list())
-        return {"examples": len(dataset), "puzzles": len(set(dataset["puzzle_id"])) if len(dataset) else 0}
+        return {
+            "examples": len(dataset),
+            "puzzles": len(set(dataset["puzzle_id"])) if len(dataset) else 0,
+            "examples_by_origin": {o: dataset["origin"].count(o) for o in ORIGINS} if len(dataset) else {},
+            "synthetic_share": round(synthetic_share(dataset), 4),
+        }
 
     def _train(self, round_: int) -> dict[str, Any]:
         from datasets import Dataset
@@ -446,13 +563,19 @@ class SelfPlayRun:
             line: dict[str, Any] = {"round": round_, **evaluation, "eval_seconds": evaluation.get("seconds")}
             if round_:
                 infos = {stage: self.corpus.stage_info(round_, stage) or {} for stage in STAGES}
+                proposed, funnel = infos["propose"].get("proposed"), infos["filter"].get("funnel") or {}
                 line |= {
-                    "proposed": infos["propose"].get("proposed"),
-                    "funnel": infos["filter"].get("funnel"),
+                    "proposed": proposed,
+                    "funnel": funnel,
+                    "kept_rate": round(kept(funnel, 0) / proposed, 4) if proposed else None,
                     "contamination": infos["filter"].get("contamination"),
                     "verified_puzzles": infos["solve"].get("verified_puzzles"),
                     "verified_solutions": infos["solve"].get("verified_solutions"),
+                    "own_verified_by_origin": self.corpus.verified_by_origin(round_),
+                    "relabeled": infos["relabel"].get("relabeled"),
                     "training_examples": infos["select"].get("examples"),
+                    "training_by_origin": infos["select"].get("examples_by_origin"),
+                    "synthetic_share": infos["select"].get("synthetic_share"),
                     "train_loss": infos["train"].get("train_loss"),
                     "stage_seconds": {stage: info.get("seconds") for stage, info in infos.items()},
                 }

@@ -1,7 +1,9 @@
 """Choosing a round's training set from the corpus: the k shortest distinct verified solutions per puzzle.
 
 Shortest first because the paper found short solutions the better teachers; "distinct" compares canonical
-forms (names, layout, comments and docstrings ignored), so renamed copies of one solution count once.
+forms (names, layout, comments and docstrings ignored), so renamed copies of one solution count once. Synthetic
+rows (every origin but seed pairs) are capped to a share of the set, keeping those whose solutions hash lowest:
+a fixed choice spread over puzzles and rounds rather than the first puzzles stored.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ FEATURES = Features(
         "puzzle_id": Value("int64"),
         "solution_id": Value("int64"),
         "round": Value("int64"),
+        "origin": Value("string"),
     }
 )
 _LEGACY_SOLUTION_START = "\ndef g("  # rows written before prompt/completion held one `text`
@@ -53,7 +56,7 @@ def select_training_set(corpus: Corpus, config: SelectionConfig, latest_round: i
     and solution they came from, and the round the solution was found in.
     """
     rounds = [latest_round] if config.rounds == "latest" else list(range(latest_round + 1))
-    columns: dict[str, list] = {name: [] for name in FEATURES}
+    rows: list[dict] = []
     kept: dict[int, set[str]] = {}
     for puzzle, solution in corpus.verified_solutions(rounds=rounds):
         rate = puzzle.solve_rate
@@ -67,9 +70,24 @@ def select_training_set(corpus: Corpus, config: SelectionConfig, latest_round: i
             continue
         seen.add(key)
         prompt, completion = solved_parts(puzzle.source, solution.source)
-        columns["prompt"].append(prompt)
-        columns["completion"].append(completion)
-        columns["puzzle_id"].append(puzzle.id)
-        columns["solution_id"].append(solution.id)
-        columns["round"].append(solution.round)
+        row = {"prompt": prompt, "completion": completion, "puzzle_id": puzzle.id, "solution_id": solution.id}
+        rows.append(row | {"round": solution.round, "origin": solution.origin, "_key": key})
+    rows = _capped_synthetic(rows, config.max_synthetic_share)
+    columns = {name: [row[name] for row in rows] for name in FEATURES}
     return Dataset.from_dict(columns, features=FEATURES)
+
+
+def _capped_synthetic(rows: list[dict], share: float) -> list[dict]:
+    """The rows with at most `share` of them synthetic, in their original order."""
+    real = sum(row["origin"] == "seed" for row in rows)
+    synthetic = [i for i, row in enumerate(rows) if row["origin"] != "seed"]
+    allowed = len(synthetic) if share >= 1.0 else int(share * real / (1.0 - share))
+    if allowed >= len(synthetic):
+        return rows
+    dropped = set(sorted(synthetic, key=lambda i: (rows[i]["_key"], i))[allowed:])
+    return [row for i, row in enumerate(rows) if i not in dropped]
+
+
+def synthetic_share(dataset: Dataset) -> float:
+    """The share of a training set's rows that are not seed pairs."""
+    return sum(origin != "seed" for origin in dataset["origin"]) / len(dataset) if len(dataset) else 0.0
