@@ -200,7 +200,7 @@ def test_show_prints_source_attempts_and_provenance(run_dir: Path, capsys: pytes
     assert puzzle.source.rstrip() in out and puzzle.canonical_hash in out and puzzle.proposer in out
     assert f"{len(attempts)} attempt(s):" in out
     for attempt in attempts:
-        assert f"round {attempt.round} attempt {attempt.attempt}: {attempt.status}" in out
+        assert f"round {attempt.round} attempt {attempt.attempt} ({attempt.origin}): {attempt.status}" in out
     statuses = {a.status for a in attempts}
     assert "verified" in statuses and len(statuses) >= 2
 

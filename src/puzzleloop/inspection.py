@@ -23,7 +23,7 @@ from typing import Any
 
 from puzzleloop.arguments import positive_int
 from puzzleloop.config import ConfigError, load_config
-from puzzleloop.corpus import Corpus, CorpusError, PuzzleRow, SolutionRow
+from puzzleloop.corpus import ORIGINS, Corpus, CorpusError, PuzzleRow, SolutionRow
 from puzzleloop.data import DataError, named_set
 from puzzleloop.files import read_jsonl_objects, write_jsonl_atomic
 from puzzleloop.layout import FILTER_FILE, RunLayout
@@ -223,7 +223,8 @@ def corpus_stats(run: RunFolder, heldout: NearDuplicateIndex | None, heldout_not
     puzzles = run.corpus.puzzles()
     diversity = puzzle_diversity(puzzles, heldout, str(run.corpus.path))
     threshold = run.contamination_threshold
-    verified_by_round = run.corpus.stats()["verified_per_round"]
+    counts = run.corpus.stats()
+    verified_by_round = counts["verified_per_round"]
     rounds: dict[int, dict[str, Any]] = {}
     for round_ in run.rounds():
         mine = [p for p in puzzles if p.round == round_]
@@ -235,6 +236,7 @@ def corpus_stats(run: RunFolder, heldout: NearDuplicateIndex | None, heldout_not
             "solved": sum(1 for p in mine if p.successes),
             "attempts": sum(p.attempts for p in mine),
             "verified_solutions_found": verified_by_round.get(round_, 0),
+            "verified_by_origin": run.corpus.verified_by_origin(round_),
             "distinct_skeletons": len({d.skeleton for d in facts}),
             "near_copies_of_earlier_rounds": copies if any(p.round < round_ for p in puzzles) else None,
         }
@@ -256,6 +258,8 @@ def corpus_stats(run: RunFolder, heldout: NearDuplicateIndex | None, heldout_not
         "solved_puzzles": sum(1 for p in puzzles if p.successes),
         "attempts": sum(p.attempts for p in puzzles),
         "verified_solutions": sum(p.successes for p in puzzles),
+        "puzzles_by_origin": {origin: counts["puzzles_per_origin"].get(origin, 0) for origin in ORIGINS},
+        "verified_by_origin": {origin: counts["verified_per_origin"].get(origin, 0) for origin in ORIGINS},
         "rounds": rounds,
         "answer_types": dict(sorted(types.items(), key=lambda item: (-item[1]["puzzles"], item[0]))),
         "solve_rate_histogram": {label: histogram.get(label, 0) for label in SOLVE_RATE_BINS}
@@ -293,6 +297,16 @@ def format_stats(stats: dict[str, Any]) -> str:
             f"{round_:>5} {r['puzzles']:>8} {r['attempted']:>9} {r['solved']:>7} {r['attempts']:>9} "
             f"{r['verified_solutions_found']:>9} {r['distinct_skeletons']:>9} {copies:>11}"
         )
+    out += ["", "by origin (puzzles / verified pairs; every origin but seed is the model's own):"]
+    out += [
+        f"  {origin:<12} {stats['puzzles_by_origin'][origin]:>6} / {stats['verified_by_origin'][origin]}"
+        for origin in ORIGINS
+    ]
+    out += ["verified pairs per round by origin:"]
+    out += [
+        f"  round {round_:>3}  " + ", ".join(f"{o} {n}" for o, n in r["verified_by_origin"].items() if n)
+        for round_, r in stats["rounds"].items()
+    ]
     out += ["", "answer types (puzzles / solved):"]
     out += [f"  {t:<22} {c['puzzles']:>6} / {c['solved']}" for t, c in stats["answer_types"].items()]
     out += ["", "solve rates of puzzles:"]
@@ -336,6 +350,7 @@ class PuzzleQuery:
     min_solve_rate: float | None = None
     max_solve_rate: float | None = None
     answer_type: str | None = None
+    origin: str | None = None
     search: str | None = None
     limit: int | None = None
 
@@ -346,6 +361,7 @@ class PuzzleQuery:
             and (self.min_solve_rate is None or (rate is not None and rate >= self.min_solve_rate))
             and (self.max_solve_rate is None or (rate is not None and rate <= self.max_solve_rate))
             and (self.answer_type is None or puzzle.answer_type == self.answer_type)
+            and (self.origin is None or puzzle.origin == self.origin)
             and (self.search is None or self.search.lower() in puzzle.source.lower())
         )
 
@@ -365,11 +381,11 @@ def puzzle_summary(source: str) -> str:
 
 
 def format_list(puzzles: Sequence[PuzzleRow]) -> str:
-    out = [f"{'id':>6} {'round':>5} {'answer type':<20} {'solved':>9} {'rate':>6}  about"]
+    out = [f"{'id':>6} {'round':>5} {'origin':<11} {'answer type':<20} {'solved':>9} {'rate':>6}  about"]
     for p in puzzles:
         rate = "-" if p.solve_rate is None else f"{p.solve_rate:.2f}"
         out.append(
-            f"{p.id:>6} {p.round:>5} {p.answer_type:<20} {f'{p.successes}/{p.attempts}':>9} {rate:>6}  "
+            f"{p.id:>6} {p.round:>5} {p.origin:<11} {p.answer_type:<20} {f'{p.successes}/{p.attempts}':>9} {rate:>6}  "
             f"{puzzle_summary(p.source)[:70]}"
         )
     out.append(f"{len(puzzles)} puzzle(s)")
@@ -380,7 +396,7 @@ def format_show(puzzle: PuzzleRow, attempts: Sequence[SolutionRow]) -> str:
     """A puzzle's source, provenance and every attempt at it with the sandbox's verdict."""
     rate = "-" if puzzle.solve_rate is None else f"{puzzle.solve_rate:.3f}"
     out = [
-        f"puzzle {puzzle.id} (round {puzzle.round}, answer type {puzzle.answer_type})",
+        f"puzzle {puzzle.id} (round {puzzle.round}, {puzzle.origin}, answer type {puzzle.answer_type})",
         f"  proposer        {puzzle.proposer}",
         f"  prompt seeds    {', '.join(puzzle.prompt_seeds) or '-'}",
         f"  canonical hash  {puzzle.canonical_hash}",
@@ -391,7 +407,7 @@ def format_show(puzzle: PuzzleRow, attempts: Sequence[SolutionRow]) -> str:
         f"{len(attempts)} attempt(s):",
     ]
     for a in attempts:
-        out.append(f"--- round {a.round} attempt {a.attempt}: {a.status} ({a.length} chars)")
+        out.append(f"--- round {a.round} attempt {a.attempt} ({a.origin}): {a.status} ({a.length} chars)")
         out.append(a.source.rstrip())
     return "\n".join(out)
 
@@ -408,6 +424,8 @@ def export_rows(corpus: Corpus) -> list[dict[str, Any]]:
             "sat": p.source,
             "sol": s.source,
             "answer_type": p.answer_type,
+            "origin": s.origin,
+            "puzzle_origin": p.origin,
             "puzzle_round": p.round,
             "solution_round": s.round,
             "attempt": s.attempt,
@@ -427,7 +445,7 @@ def _export_features() -> Any:
     from datasets import Features, List, Value
 
     ints = ("puzzle_id", "solution_id", "puzzle_round", "solution_round", "attempt", "attempts", "successes")
-    strings = ("sat", "sol", "answer_type", "proposer", "canonical_hash")
+    strings = ("sat", "sol", "answer_type", "origin", "puzzle_origin", "proposer", "canonical_hash")
     return Features(
         {name: Value("int64") for name in ints}
         | {name: Value("string") for name in strings}
@@ -488,6 +506,7 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--min-solve-rate", type=_rate, default=None)
     listing.add_argument("--max-solve-rate", type=_rate, default=None)
     listing.add_argument("--answer-type", default=None, help="e.g. int or List[str]")
+    listing.add_argument("--origin", choices=ORIGINS, default=None, help="only puzzles of this origin")
     listing.add_argument("--search", default=None, help="text the puzzle source contains (case-insensitive)")
     listing.add_argument("--limit", type=positive_int, default=None)
     show = commands.add_parser("show", help="a puzzle's source, provenance and every attempt with its status")
@@ -507,7 +526,13 @@ def run_corpus(args: argparse.Namespace) -> int:
             print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
         elif args.corpus_command == "list":
             query = PuzzleQuery(
-                args.round, args.min_solve_rate, args.max_solve_rate, args.answer_type, args.search, args.limit
+                args.round,
+                args.min_solve_rate,
+                args.max_solve_rate,
+                args.answer_type,
+                args.origin,
+                args.search,
+                args.limit,
             )
             print(format_list(list_puzzles(run.corpus, query)))
         elif args.corpus_command == "show":
