@@ -1,4 +1,5 @@
-"""Helpers shared by the test modules: the pinned P3 copy's marker, and a finished run folder built for real."""
+"""Helpers shared by the test modules: the pinned P3 copy's marker, a finished run folder built for real, and the
+proposals a program-writing proposer would make."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from puzzleloop.data import BESIDE_CHECKOUT, load_seed_puzzles, named_set
 from puzzleloop.files import write_json_atomic, write_jsonl_atomic
 from puzzleloop.filters import FilterResult
 from puzzleloop.puzzles import canonical_hash
+from puzzleloop.rounds import SelfPlayRun
 
 P3_PUZZLES = BESIDE_CHECKOUT / "puzzles.json"
 needs_p3 = pytest.mark.skipif(not P3_PUZZLES.is_file(), reason="no pinned P3 copy")
@@ -86,3 +88,29 @@ def build_run_folder(folder: Path) -> Path:
               "filter": {"trivial_check": True, "contamination_threshold": 0.8, "max_source_chars": 2000}}  # fmt: skip
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     return folder
+
+
+PROGRAMS = [  # what a proposer that writes programs might write: (program after `def f<k>(`, the call's input)
+    ("li: List[int], n=3):\n    return [x * 2 for x in li if x > n]", "[9, 4, 7, 1]"),
+    ("s: str, k=2):\n    return s[::k] + s[1::k].upper()", "'puzzle'"),
+    ("x: int):\n    return x * x - 7 * x", "12345"),
+    ("s: str):\n    return len(s) % 2", "'abcd'"),  # trivial: '' gives the same target
+    ("x: int):\n    return x // 0", "5"),  # raises: no output, no puzzle
+]
+
+
+def inject_round_one_programs(config) -> None:
+    """Round 1's proposals as an abduction proposer would write them: a program and `assert f<k>(<input>) == ...`."""
+    run = SelfPlayRun(config, log=lambda _: None)
+    prompts = run._propose_prompts(1)
+    run.close()
+    rows = []
+    for i, prompt in enumerate(prompts):
+        for j in range(config.propose.samples_per_prompt):
+            program, value = PROGRAMS[(i + j) % len(PROGRAMS)]
+            completion = f"{program}\n\nassert {prompt.next_name}({value}) == 0\n"
+            row = {"prompt": i, "sample": j, "seeds": list(prompt.seeds), "next_name": prompt.next_name}
+            rows.append(row | {"completion": completion, "tokens": 1})
+    folder = Path(config.output_dir) / "round_1"
+    folder.mkdir(parents=True)
+    (folder / "proposals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))

@@ -1,6 +1,6 @@
 import pytest
 
-from puzzleloop.metrics import bootstrap_interval, pass_at_k, solved_within, summarise
+from puzzleloop.metrics import bootstrap_interval, paired_difference, pass_at_k, solved_within, summarise
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,15 @@ def test_bootstrap_interval_is_degenerate_for_constant_values_and_seeded():
     assert bootstrap_interval(values, seed=3) == bootstrap_interval(values, seed=3)
     low, high = bootstrap_interval(values)
     assert 0.03 < low < 0.1 < high < 0.17
+
+
+def test_paired_difference_averages_seeds_within_a_puzzle_then_resamples_puzzles():
+    first = {"a": [(4, 0), (4, 0)], "b": [(4, 4), (4, 4)], "c": [(4, 0), (4, 2)]}
+    second = {"a": [(4, 4), (4, 0)], "b": [(4, 4), (4, 4)], "c": [(4, 2), (4, 2)], "d": [(4, 4)]}
+    result = paired_difference(first, second, k=1)
+    assert result["puzzles"] == 3  # only puzzles both arms measured
+    assert result["difference"] == pytest.approx(((0.5 - 0) + 0 + (0.5 - 0.25)) / 3)
+    low, high = result["difference_ci95"]
+    assert low <= result["difference"] <= high and low >= 0  # no puzzle got worse
+    with pytest.raises(ValueError, match="no puzzle"):
+        paired_difference({"a": [(4, 1)]}, {"b": [(4, 1)]}, k=1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.helpers import needs_p3
+from tests.helpers import inject_round_one_programs, needs_p3
 
 from puzzleloop.cli import main
 from puzzleloop.config import SelectionConfig, load_config
@@ -177,32 +177,6 @@ def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path,
     assert final == last["model"] and Path(final, "config.json").is_file()  # the model to evaluate, even if reused
 
 
-PROGRAMS = [  # what a proposer that writes programs might write: (program after `def f<k>(`, the call's input)
-    ("li: List[int], n=3):\n    return [x * 2 for x in li if x > n]", "[9, 4, 7, 1]"),
-    ("s: str, k=2):\n    return s[::k] + s[1::k].upper()", "'puzzle'"),
-    ("x: int):\n    return x * x - 7 * x", "12345"),
-    ("s: str):\n    return len(s) % 2", "'abcd'"),  # trivial: '' gives the same target
-    ("x: int):\n    return x // 0", "5"),  # raises: no output, no puzzle
-]
-
-
-def _inject_round_one_programs(config):
-    """Round 1's proposals as an abduction proposer would write them: a program and `assert f<k>(<input>) == ...`."""
-    run = SelfPlayRun(config, log=lambda _: None)
-    prompts = run._propose_prompts(1)
-    run.close()
-    rows = []
-    for i, prompt in enumerate(prompts):
-        for j in range(config.propose.samples_per_prompt):
-            program, value = PROGRAMS[(i + j) % len(PROGRAMS)]
-            completion = f"{program}\n\nassert {prompt.next_name}({value}) == 0\n"
-            row = {"prompt": i, "sample": j, "seeds": list(prompt.seeds), "next_name": prompt.next_name}
-            rows.append(row | {"completion": completion, "tokens": 1})
-    folder = Path(config.output_dir) / "round_1"
-    folder.mkdir(parents=True)
-    (folder / "proposals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-
-
 ABDUCTION = ["rounds=1", "propose.mode=abduction", "propose.model=base", "seed_pairs=ours"]
 
 
@@ -210,7 +184,7 @@ ABDUCTION = ["rounds=1", "propose.mode=abduction", "propose.model=base", "seed_p
 def test_abduction_round_stores_constructed_pairs_by_origin_and_trains_on_them(tiny_model_dir, tmp_path):
     path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, ABDUCTION)
-    _inject_round_one_programs(config)
+    inject_round_one_programs(config)
     metrics = SelfPlayRun(config, log=lambda _: None).run()
     db = tmp_path / "run" / "corpus.sqlite"
     report = json.loads((tmp_path / "run" / "round_1" / "filter.json").read_text())
@@ -229,7 +203,7 @@ def test_abduction_round_stores_constructed_pairs_by_origin_and_trains_on_them(t
 def test_wrong_answers_to_target_puzzles_are_relabeled_into_verified_pairs(tiny_model_dir, tmp_path):
     path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, [*ABDUCTION, "solve.relabel_per_puzzle=1"])
-    _inject_round_one_programs(config)
+    inject_round_one_programs(config)
     run = SelfPlayRun(config, log=lambda _: None)
     run._seed_pairs()
     run._filter(1)

@@ -1,9 +1,10 @@
-"""Held-out metrics: the unbiased pass@k estimator, the paper's "solved within k tries", bootstrap intervals."""
+"""Held-out metrics: the unbiased pass@k estimator, the paper's "solved within k tries", bootstrap intervals, and
+the paired comparison of two arms over the same puzzles."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from math import comb
 
 
@@ -49,3 +50,30 @@ def summarise(per_puzzle: Sequence[Sequence[bool]], ks: Sequence[int], seed: int
         summary[f"pass@{k}_ci95"] = [low, high]
         summary[f"solved_within@{k}"] = sum(solved_within(o, k) for o in per_puzzle) / len(per_puzzle)
     return summary
+
+
+def paired_difference(
+    first: Mapping[str, Sequence[tuple[int, int]]],
+    second: Mapping[str, Sequence[tuple[int, int]]],
+    k: int,
+    seed: int = 0,
+) -> dict[str, object]:
+    """second's pass@k minus first's, paired over the puzzles both measured, with a 95% bootstrap interval that
+    resamples puzzles. Each arm maps a puzzle to one (n, c) per training seed; its pass@k on a puzzle is the mean
+    over seeds, so seed noise is averaged within the puzzle before puzzles are resampled."""
+    puzzles = sorted(set(first) & set(second))
+    if not puzzles:
+        raise ValueError("paired_difference: no puzzle measured in both arms")
+
+    def score(counts: Sequence[tuple[int, int]]) -> float:
+        return sum(pass_at_k(n, c, k) for n, c in counts) / len(counts)
+
+    diffs = [score(second[p]) - score(first[p]) for p in puzzles]
+    low, high = bootstrap_interval(diffs, seed=seed)
+    return {
+        "puzzles": len(puzzles),
+        f"first_pass@{k}": sum(score(first[p]) for p in puzzles) / len(puzzles),
+        f"second_pass@{k}": sum(score(second[p]) for p in puzzles) / len(puzzles),
+        "difference": sum(diffs) / len(diffs),
+        "difference_ci95": [low, high],
+    }

@@ -52,7 +52,9 @@ from puzzleloop.sampling import Sampler, SamplingConfig
 from puzzleloop.selection import select_training_set, synthetic_share, training_rows
 from puzzleloop.train import train
 
-STAGES = ("propose", "filter", "solve", "relabel", "select", "train", "eval")
+COLLECT_STAGES = ("propose", "filter", "solve", "relabel")  # a round's new verified pairs
+LEARN_STAGES = ("select", "train", "eval")  # the model trained on them, and measured
+STAGES = COLLECT_STAGES + LEARN_STAGES
 
 
 def prepare_run(config_path: Path | None, output_dir: str | None, overrides: list[str], resume: bool) -> RunConfig:
@@ -171,15 +173,28 @@ class SelfPlayRun:
     # -- the loop --------------------------------------------------------------------------------------
     def run(self) -> list[dict[str, Any]]:
         try:
-            if self.config.seed_pairs != "none":
-                self._stage(0, "seed", self._seed_pairs)
+            self.seed()
             self._stage(0, "eval", lambda: self._evaluate(0, self.config.model_name_or_path))
             for round_ in range(1, self.config.rounds + 1):
-                for stage in STAGES:
-                    self._stage(round_, stage, lambda s=stage, r=round_: getattr(self, f"_{s}")(r))
+                self.collect(round_)
+                self._stages(round_, LEARN_STAGES)
             return self.write_metrics()
         finally:
             self.close()
+
+    def seed(self) -> None:
+        """Round 0's seed pairs, when the run has any."""
+        if self.config.seed_pairs != "none":
+            self._stage(0, "seed", self._seed_pairs)
+
+    def collect(self, round_: int) -> None:
+        """A round's new verified pairs (propose, filter, solve, relabel), without training on them: experiments
+        that train their own arms on one shared corpus use this."""
+        self._stages(round_, COLLECT_STAGES)
+
+    def _stages(self, round_: int, stages: tuple[str, ...]) -> None:
+        for stage in stages:
+            self._stage(round_, stage, lambda s=stage: getattr(self, f"_{s}")(round_))
 
     def _stage(self, round_: int, stage: str, body: Callable[[], dict[str, Any]]) -> None:
         if self.corpus.stage_done(round_, stage):
@@ -519,9 +534,10 @@ class SelfPlayRun:
             return {key: value for key, value in previous.items() if key != "seconds"} | {"reused_from": round_ - 1}
         return self._evaluate(round_, model)
 
-    def _evaluate(self, round_: int, model_name: str) -> dict[str, Any]:
+    def eval_config(self, model_name: str) -> EvalConfig:
+        """The eval command's settings for measuring `model_name` the way this run measures its rounds."""
         cfg = self.config.eval
-        eval_config = EvalConfig(
+        return EvalConfig(
             model=model_name,
             heldout=cfg.heldout,
             n=cfg.n,
@@ -538,9 +554,15 @@ class SelfPlayRun:
             p3_dir=self.config.p3_dir,
             workers=self.config.workers,
         )
+
+    def _evaluate(self, round_: int, model_name: str) -> dict[str, Any]:
         model, tokenizer = self.model(model_name)
         results = evaluate(
-            eval_config, self.layout.eval_dir(round_), model=model, tokenizer=tokenizer, judge=self.judge()
+            self.eval_config(model_name),
+            self.layout.eval_dir(round_),
+            model=model,
+            tokenizer=tokenizer,
+            judge=self.judge(),
         )
         keys = [k for k in results if k.startswith(("pass@", "solved_within@"))]
         return {

@@ -1,0 +1,119 @@
+"""The self-play ablation: does training on the model's own pairs add held-out gain over seed pairs alone?
+
+1. One run folder collects the corpus: the seed pairs, then `rounds` rounds of propose, filter, solve and relabel
+   (the run's own stages, resumable), with no training in between, so both arms draw on the same pairs.
+2. Each arm trains the start model for the same number of optimizer steps (`--steps`), once per training seed:
+   `seeds-only` on the seed pairs, `self-play` on the seed pairs plus the model's own verified pairs (the run's
+   selection, its synthetic cap included).
+3. Each model is evaluated on the run's held-out set (p3-dev while choosing) with the run's eval settings.
+
+It writes results/<name>/per_puzzle.csv (arm,seed,puzzle,n,c) and results/<name>/ablation.json: own pairs trained
+per seed, each arm's pass@k, and the paired bootstrap over puzzles of the difference, for the whole set and for
+its clean half (the classes in neither P3 split). Every step resumes: a finished model or evaluation is reused.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from puzzleloop.data import named_set
+from puzzleloop.evaluate import evaluate
+from puzzleloop.metrics import paired_difference
+from puzzleloop.rounds import SelfPlayRun
+from puzzleloop.selection import select_training_set
+
+ARMS = ("seeds-only", "self-play")
+
+
+def arm_rows(run: SelfPlayRun, arm: str) -> list[dict]:
+    """The training rows of one arm, from the collected corpus."""
+    rows = select_training_set(run.corpus, run.config.select, latest_round=run.config.rounds).to_list()
+    return [row for row in rows if row["origin"] == "seed"] if arm == "seeds-only" else rows
+
+
+def trained_and_measured(run: SelfPlayRun, folder: Path, rows: list[dict], seed: int, steps: int) -> dict[str, Any]:
+    """Train the start model on `rows` for `steps` steps with training seed `seed` (reused when already saved),
+    then evaluate it with the run's eval settings; results.json's contents."""
+    from datasets import Dataset
+
+    from puzzleloop.train import train
+
+    checkpoint = folder / "checkpoint"
+    if not (checkpoint / "config.json").is_file():
+        settings = dataclasses.replace(run.config.train, seed=seed, max_steps=steps)
+        train(run.config.model_name_or_path, Dataset.from_list(rows), checkpoint, settings)
+    return evaluate(run.eval_config(str(checkpoint)), folder / "eval", judge=run.judge())
+
+
+def ablation(
+    run: SelfPlayRun,
+    results_dir: Path,
+    seeds: Sequence[int],
+    steps: int,
+    arms: Sequence[str] = ARMS,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Collect the corpus, then train and measure every (seed, arm), rewriting the tables after each one so an
+    interrupted ablation keeps what it measured. Returns ablation.json's contents."""
+    run.seed()
+    for round_ in range(1, run.config.rounds + 1):
+        run.collect(round_)
+    table: list[dict[str, Any]] = []
+    own_pairs: dict[str, list[int]] = {arm: [] for arm in arms}
+    summary: dict[str, Any] = {}
+    for seed in seeds:
+        for arm in arms:
+            rows = arm_rows(run, arm)
+            own_pairs[arm].append(sum(row["origin"] != "seed" for row in rows))
+            log(f"{arm}, training seed {seed}: {len(rows)} pairs, {own_pairs[arm][-1]} of the model's own making")
+            results = trained_and_measured(run, Path(run.config.output_dir) / f"{arm}-seed{seed}", rows, seed, steps)
+            table += [
+                {"arm": arm, "seed": seed, "puzzle": puzzle, "n": results["n"], "c": c}
+                for puzzle, c in results["per_puzzle"].items()
+            ]
+            summary = _summary(run, table, own_pairs, seeds, steps)
+            _write(results_dir, table, summary)
+    return summary
+
+
+def _summary(
+    run: SelfPlayRun, table: list[dict[str, Any]], own_pairs: dict[str, list[int]], seeds: Sequence[int], steps: int
+) -> dict[str, Any]:
+    counts: dict[str, dict[str, list[tuple[int, int]]]] = {arm: {} for arm in own_pairs}
+    for row in table:
+        counts[row["arm"]].setdefault(row["puzzle"], []).append((row["n"], row["c"]))
+    k = max(run.config.eval.k)
+    summary: dict[str, Any] = {
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "heldout": run.config.eval.heldout,
+        "n": run.config.eval.n,
+        "steps": steps,
+        "seeds_planned": list(seeds),
+        **{arm: {"own_pairs_trained": pairs} for arm, pairs in own_pairs.items()},
+    }
+    first, second = (counts.get(arm, {}) for arm in ARMS)
+    if first and second:
+        train_classes = {i.name.rsplit(":", 1)[0] for i in named_set("p3-train155", run.config.p3_dir)}
+        clean = {p for p in first if p.rsplit(":", 1)[0] not in train_classes}
+        halves = {"whole": set(first), "clean half": clean}
+        summary[f"self-play minus seeds-only, pass@{k}"] = {
+            name: paired_difference({p: first[p] for p in names}, {p: second[p] for p in names if p in second}, k)
+            for name, names in halves.items()
+            if names
+        }
+    return summary
+
+
+def _write(folder: Path, table: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "per_puzzle.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["arm", "seed", "puzzle", "n", "c"])
+        writer.writeheader()
+        writer.writerows(table)
+    (folder / "ablation.json").write_text(json.dumps(summary, indent=2) + "\n")
