@@ -70,7 +70,12 @@ def test_with_target_refuses_what_cannot_become_a_puzzle():
     [
         ("x: int, a=3):\n    return x * a\n\nassert f9(7) == 21\n", ("def f(x: int, a=3):\n    return x * a\n", "7")),
         ("s: str):\n    return s[::-1]\n\nassert f9('ab') == 'ba'", ("def f(s: str):\n    return s[::-1]\n", "'ab'")),
-        ("x: int):\n    return x\n\nassert f9(7, 2) == 7\n", "call"),  # more than the answer
+        ("x: int, a):\n    return x * a\n\nassert f9(7, 2) == 14\n", ("def f(x: int, a=2):\n    return x * a\n", "7")),
+        ("x: int, a=1, b=2):\n    return x + b\n\nassert f9(7, b=5) == 12\n",
+         ("def f(x: int, a=1, b=5):\n    return x + b\n", "7")),  # a keyword binds its parameter's default
+        ("x: int):\n    return x\n\nassert f9(7, 2) == 7\n", "call"),  # more arguments than parameters
+        ("x: int, a):\n    return x\n\nassert f9(7) == 7\n", "call"),  # `a` gets no value
+        ("x: int, a):\n    return x\n\nassert f9(7, len('ab')) == 7\n", "call"),  # not a literal
         ("x: int):\n    return x\n\nassert f9(y) == 7\n", "call"),  # not a literal
         ("x: int):\n    return x\n\nassert f8(7) == 7\n", "call"),  # another function
         ("x: int):\n    return x\n", "call"),  # no call at all

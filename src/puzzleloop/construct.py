@@ -148,26 +148,43 @@ class ProgramCall:
 
 
 def program_call(text: str, name: str) -> ProgramCall | str:
-    """Split an abduction completion (`def name(...)...` then `assert name(<input>) == ...`) into the program
-    and its input literal; a string says which step failed ("parse" or "call")."""
+    """Split an abduction completion (`def name(...)...` then `assert name(<input>, ...) == ...`) into the program
+    and its input literal; a string says which step failed ("parse" or "call").
+
+    Literal arguments after the input become the defaults of the parameters they bind, so `def f(x: int, a)` called
+    as `f(3, 5)` is the program `def f(x: int, a=5)`: the answer first, every other parameter a literal default.
+    """
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return "parse"
     if len(tree.body) != 2 or not isinstance(tree.body[0], ast.FunctionDef):
         return "call"
-    check = tree.body[1]
+    func, check = tree.body
     call = check.test.left if isinstance(check, ast.Assert) and isinstance(check.test, ast.Compare) else None
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name):
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == name and call.args):
         return "call"
-    if len(call.args) != 1 or call.keywords:  # the answer alone; the other parameters keep their defaults
+    params = func.args.args
+    if func.args.posonlyargs or func.args.kwonlyargs or func.args.vararg or func.args.kwarg:
         return "call"
+    bound: dict[str, ast.expr] = dict(zip((p.arg for p in params), call.args, strict=False))
+    bound |= {k.arg: k.value for k in call.keywords if k.arg is not None}
+    if len(call.args) > len(params) or len(bound) != len(call.args) + len(call.keywords):
+        return "call"  # more arguments than parameters, or one bound twice
+    first_default = len(params) - len(func.args.defaults)
+    defaults = dict(zip((p.arg for p in params[first_default:]), func.args.defaults, strict=True))
     try:
-        value = ast.literal_eval(call.args[0])
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        value = ast.literal_eval(bound.pop(params[0].arg))
+        for node in bound.values():
+            ast.literal_eval(node)
+    except (KeyError, ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
         return "call"
-    tree.body[0].name = "f"  # the name the judge looks for
-    return ProgramCall(ast.unparse(tree.body[0]) + "\n", repr(value))
+    defaults |= bound
+    if any(p.arg not in defaults for p in params[1:]):
+        return "call"  # a parameter the call leaves without a value
+    func.args.defaults = [defaults[p.arg] for p in params[1:]]
+    func.name = "f"  # the name the judge looks for
+    return ProgramCall(ast.unparse(func) + "\n", repr(value))
 
 
 def agreed_outputs(judges: Sequence[Judge], pairs: Sequence[tuple[str, str]]) -> list[Output | str]:

@@ -52,6 +52,7 @@ from puzzleloop.sampling import Sampler, SamplingConfig
 from puzzleloop.selection import select_training_set, synthetic_share, training_rows
 from puzzleloop.train import train
 
+SEED_TIMEOUT = 20.0  # seconds per reference solution in the seed stage
 COLLECT_STAGES = ("propose", "filter", "solve", "relabel")  # a round's new verified pairs
 LEARN_STAGES = ("select", "train", "eval")  # the model trained on them, and measured
 STAGES = COLLECT_STAGES + LEARN_STAGES
@@ -238,7 +239,11 @@ class SelfPlayRun:
         threshold = self.config.filter.contamination_threshold
         seeds = [s for s in self._seed_puzzles(self.config.seed_pairs) if s.sol is not None]
         kept = [s for s in seeds if self.heldout_index.nearest(s.sat, s.name)[1] < threshold]
-        verdicts = self.judge().judge([(s.sat, s.sol) for s in kept])
+        # A generous limit of its own: at the run's limit the slowest reference solutions (about 1 s here) passed
+        # or not with the machine's load, so two runs of one preset trained on different seed sets.
+        limits = Limits(timeout=max(SEED_TIMEOUT, self.config.timeout), memory_mb=self.config.memory_mb)
+        with Judge(workers=self.config.workers, limits=limits) as judge:
+            verdicts = judge.judge([(s.sat, s.sol) for s in kept])
         records = [
             PuzzleRecord(
                 canonical_hash(s.sat, s.name),
