@@ -13,10 +13,12 @@ from pathlib import Path
 
 from puzzleloop.ablation import ARMS, ablation
 from puzzleloop.arguments import positive_int
+from puzzleloop.cli import restart_with_fast_malloc
 from puzzleloop.rounds import SelfPlayRun, prepare_run
 
 
 def main() -> None:
+    restart_with_fast_malloc()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config", type=Path)
     parser.add_argument("--name", required=True, help="runs/<name>/ holds the run, results/<name>/ the tables")

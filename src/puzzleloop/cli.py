@@ -15,6 +15,12 @@ from puzzleloop.arguments import positive_ints
 _MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4000000000", "MALLOC_TRIM_THRESHOLD_": "4000000000"}
 
 
+def restart_with_fast_malloc() -> None:
+    """Re-execute this very command line with the allocator settings above, unless they are already set."""
+    if any(key not in os.environ for key in _MALLOC_ENV):
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], os.environ | _MALLOC_ENV)
+
+
 def _add_eval(commands: argparse._SubParsersAction) -> None:
     from puzzleloop.evaluate import EvalConfig
 
@@ -103,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if any(key not in os.environ for key in _MALLOC_ENV) and argv is None:
-        os.execve(sys.executable, [sys.executable, "-m", "puzzleloop", *sys.argv[1:]], os.environ | _MALLOC_ENV)
+    if argv is None:
+        restart_with_fast_malloc()
     args = build_parser().parse_args(argv)
     from puzzleloop.config import ConfigError
     from puzzleloop.corpus import CorpusError
