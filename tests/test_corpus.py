@@ -192,3 +192,43 @@ def test_kill_9_leaves_only_whole_batches_and_resume_adds_no_duplicates(tmp_path
         assert c.stats()["solutions"] == 10 * len(rows)
     duplicates = "SELECT COUNT(*) FROM (SELECT 1 FROM solutions GROUP BY puzzle_id, round, attempt HAVING COUNT(*) > 1)"
     assert sqlite3.connect(path).execute(duplicates).fetchone()[0] == 0
+
+
+_SCHEMA_1 = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1);
+CREATE TABLE puzzles (id INTEGER PRIMARY KEY, canonical_hash TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
+    answer_type TEXT NOT NULL, round INTEGER NOT NULL, proposer TEXT NOT NULL, prompt_seeds TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, successes INTEGER NOT NULL DEFAULT 0, solve_rate REAL);
+CREATE TABLE solutions (id INTEGER PRIMARY KEY, puzzle_id INTEGER NOT NULL REFERENCES puzzles(id),
+    source TEXT NOT NULL, status TEXT NOT NULL, length INTEGER NOT NULL, round INTEGER NOT NULL,
+    attempt INTEGER NOT NULL, UNIQUE (puzzle_id, round, attempt));
+CREATE TABLE stages (round INTEGER NOT NULL, stage TEXT NOT NULL, info TEXT NOT NULL, PRIMARY KEY (round, stage));
+INSERT INTO puzzles VALUES (1, 'h1', 'def sat(x: int):\n    return x == 1\n', 'int', 0, 'seed', '[]', 1, 1, 1.0);
+INSERT INTO puzzles VALUES (2, 'h2', 'def sat(x: int):\n    return x == 2\n', 'int', 1, 'm', '["a"]', 1, 0, 0.0);
+INSERT INTO solutions VALUES (1, 1, 'def sol():\n    return 1\n', 'verified', 24, 0, 0);
+INSERT INTO solutions VALUES (2, 2, 'def sol():\n    return 3\n', 'wrong', 24, 1, 0);
+"""
+
+
+def test_a_schema_1_corpus_is_migrated_with_origins(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "corpus.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA_1)
+    with caplog.at_level("WARNING"), Corpus(path) as corpus:
+        assert [(p.id, p.origin, p.solution) for p in corpus.puzzles()] == [(1, "seed", None), (2, "proposed", None)]
+        assert [s.origin for s in corpus.solutions(1) + corpus.solutions(2)] == ["seed", "proposed"]
+        assert corpus.stats()["verified_per_origin"] == {"seed": 1}
+        corpus.record_attempts(2, 1, [Attempt("def sol():\n    return 2\n", "verified", "proposed")], first_attempt=1)
+    assert "migrated from schema 1 to 2" in caplog.text
+    with Corpus(path) as corpus:  # opened again: already version 2, nothing migrated twice
+        assert corpus.verified_by_origin(1) == {"seed": 0, "proposed": 1, "constructed": 0, "relabeled": 0}
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+
+
+def test_an_unknown_origin_is_refused(corpus: Corpus) -> None:
+    with pytest.raises(CorpusError, match="unknown origin 'borrowed'"):
+        corpus.add_puzzles(
+            [PuzzleRecord("h", "def sat(x: int):\n    return x == 1\n", "int", 1, "m", origin="borrowed")]
+        )
