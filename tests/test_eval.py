@@ -47,6 +47,10 @@ def test_eval_resumes_without_resampling_finished_puzzles(tiny_model_dir, tmp_pa
     assert after.startswith(before) and second["puzzles"] == 4 and first["puzzles"] == 2
     assert len(after.splitlines()) == 8
     assert second["per_puzzle"].keys() >= first["per_puzzle"].keys()
+    again = evaluate(_config(tiny_model_dir, limit=4), out)  # finished: read back, its wall time kept
+    assert again == json.loads(json.dumps(second)) == json.loads((out / "results.json").read_text())
+    fewer = evaluate(_config(tiny_model_dir, limit=2), out)  # other settings: measured from the stored samples
+    assert fewer["puzzles"] == 2 and fewer["per_puzzle"] == first["per_puzzle"]
 
 
 @needs_p3

@@ -94,7 +94,8 @@ def _completed_samples(path: Path, n: int) -> dict[str, list[dict]]:
         by_puzzle[row["puzzle"]].append(row)
     complete = {name: sorted(r, key=lambda r: r["sample"]) for name, r in by_puzzle.items() if len(r) == n}
     kept = [row for rows_ in complete.values() for row in rows_]
-    if len(kept) != len(rows):
+    torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    if torn or len(kept) != len(rows):  # a torn tail left in place would glue itself to the next appended row
         write_jsonl_atomic(path, kept)
     return complete
 
@@ -118,6 +119,9 @@ def evaluate(
     samples_path = output_dir / SAMPLES_FILE
     done = _completed_samples(samples_path, config.n)
     pending = [p for p in puzzles if p[0].name not in done]
+    stored = _stored_results(output_dir / RESULTS_FILE)
+    if not pending and stored is not None and stored.get("settings") == json.loads(json.dumps(asdict(config))):
+        return stored  # the same evaluation, finished earlier: its timings and provenance stand
 
     sampling_seconds = 0.0
     generated_tokens = 0
@@ -150,6 +154,14 @@ def evaluate(
     results = _results(config, puzzles, done, time.time() - started, sampling_seconds, generated_tokens)
     write_json_atomic(output_dir / RESULTS_FILE, results)
     return results
+
+
+def _stored_results(path: Path) -> dict[str, Any] | None:
+    """A finished evaluation's results.json, or None when it is missing or unreadable (then it is rebuilt)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _sample_and_judge(
