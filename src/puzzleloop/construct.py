@@ -271,18 +271,32 @@ def constructed_proposals(
     )
     proposals = []
     for (call, seeds), output in zip(calls, outputs, strict=True):
-        if isinstance(output, str):
-            removed["program_failed" if output == "failed" else output] += 1
-            continue
-        target = literal(output.value)
-        if len(target) > max_target_chars:
-            removed["target_size"] += 1
-            continue
-        try:
-            sat = with_target(call.program, target)
-        except PuzzleError:
-            removed["signature"] += 1
-            continue
-        answer = literal(output.answer)
-        proposals.append(Proposal(sat, seeds, solution=returning(sat, answer), answer=answer, target=target))
+        proposal = output_proposal(output, call.program, TARGET, seeds, max_target_chars)
+        if isinstance(proposal, str):
+            removed[proposal] += 1
+        else:
+            proposals.append(proposal)
     return proposals, removed
+
+
+def output_proposal(
+    output: Output | str,
+    program: str,
+    param: str,
+    seeds: tuple[str, ...],
+    max_target_chars: int,
+    bound_answer: bool = False,
+) -> Proposal | str:
+    """The puzzle `program` makes with its agreed output (agreed_outputs) as the target of `param`, solved by the
+    answer as a literal; or the FILTER_STEPS step that removes it: program_failed, nondeterministic, target_size
+    (the target, and with `bound_answer` the answer too, longer than max_target_chars), signature."""
+    if isinstance(output, str):
+        return "program_failed" if output == "failed" else output
+    target, answer = literal(output.value), literal(output.answer)
+    if max(len(target), len(answer) if bound_answer else 0) > max_target_chars:
+        return "target_size"
+    try:
+        sat = with_target(program, target, param)
+    except PuzzleError:
+        return "signature"
+    return Proposal(sat, seeds, solution=returning(sat, answer), answer=answer, target=target)

@@ -25,11 +25,9 @@ from puzzleloop.construct import (
     abduction_prompt,
     agreed_outputs,
     constructed_proposals,
-    literal,
+    output_proposal,
     program_examples,
-    returning,
     target_form,
-    with_target,
 )
 from puzzleloop.corpus import ORIGINS, Attempt, Corpus, CorpusError, PuzzleRecord, PuzzleRow
 from puzzleloop.data import NAMED_SETS, load_heldout, load_seed_puzzles, named_set
@@ -460,17 +458,14 @@ class SelfPlayRun:
         removed: Counter = Counter()
         sources: dict[str, int] = {}  # relabeled puzzle source -> the puzzle it came from
         for (puzzle, form, _), output in zip(wrong, outputs, strict=True):
-            if isinstance(output, str):
-                removed["program_failed" if output == "failed" else output] += 1
-                continue
-            target, value = literal(output.value), literal(output.answer)
-            if max(len(target), len(value)) > self.config.filter.max_target_chars:
-                removed["target_size"] += 1
-                continue
-            sat = with_target(form.program, target, form.param)
-            sources[sat] = puzzle.id
             seeds = (f"relabeled:{puzzle.id}",)
-            proposals.append(Proposal(sat, seeds, solution=returning(sat, value), answer=value, target=target))
+            limit = self.config.filter.max_target_chars
+            proposal = output_proposal(output, form.program, form.param, seeds, limit, bound_answer=True)
+            if isinstance(proposal, str):
+                removed[proposal] += 1
+                continue
+            sources[proposal.source] = puzzle.id
+            proposals.append(proposal)
         result = self._filtered(round_, proposals, removed, "relabeled")
         per_source: Counter = Counter()
         capped = FilterResult(removed=result.removed, nearest_heldout=result.nearest_heldout)
