@@ -1,6 +1,8 @@
 """Run the self-play ablation (puzzleloop.ablation): two arms, several training seeds, one shared corpus.
 
     python scripts/ablation.py configs/selfplay-cpu.yaml --name ablation-abduction --seeds 0 1 2 --steps 30
+    python scripts/ablation.py configs/cpu-quick.yaml --name packing-isolation --arms packing-unisolated self-play \\
+        --seeds 0 1 2 --steps 44
 
 The run folder is runs/<name>/ (rerun the same command to resume); the tables go to results/<name>/.
 """
@@ -24,7 +26,8 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="runs/<name>/ holds the run, results/<name>/ the tables")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, per arm")
     parser.add_argument("--steps", type=positive_int, required=True, help="optimizer steps, the same in every arm")
-    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=["seeds-only", "self-play"],
+                        help="arms to train; the tables report the second minus the first")  # fmt: skip
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     run_dir = Path("runs") / args.name

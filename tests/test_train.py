@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -19,6 +25,7 @@ from puzzleloop.train import (
     pack_blocks,
     tokenize_examples,
     train,
+    training_arguments,
 )
 
 PROMPTS = [f"def f(x: int, a={a}):\n    return x == a + {b}\n\n" for a in range(4) for b in range(3)]
@@ -51,10 +58,13 @@ def test_solution_loss_masks_exactly_the_puzzle(tokenizer) -> None:
 
 def test_packing_keeps_masks_and_pads_the_last_block() -> None:
     examples = [([1, 2, 3, 9], [-100, 2, 3, 9]), ([4, 5, 9], [-100, -100, 9])]
-    blocks = pack_blocks(examples, block_size=3, pad_id=0)
+    blocks = pack_blocks(examples, block_size=3, pad_id=0, isolate=False)
     assert blocks["input_ids"] == [[1, 2, 3], [9, 4, 5], [9, 0, 0]]
     assert blocks["labels"] == [[-100, 2, 3], [9, -100, -100], [9, -100, -100]]
     assert blocks["attention_mask"] == [[1, 1, 1], [1, 1, 1], [1, 0, 0]]
+    isolated = pack_blocks(examples, block_size=3, pad_id=0)
+    assert isolated["input_ids"] == blocks["input_ids"] and "attention_mask" not in isolated
+    assert isolated["position_ids"] == [[0, 1, 2], [3, 0, 1], [2, 0, 1]]  # restarting at each example and the pad
     batch = PadCollator(pad_id=0)(
         [
             {"input_ids": [1, 2], "labels": [1, 2], "attention_mask": [1, 1]},
@@ -64,6 +74,23 @@ def test_packing_keeps_masks_and_pads_the_last_block() -> None:
     assert batch["input_ids"].tolist() == [[1, 2], [3, 0]]
     assert batch["labels"].tolist() == [[1, 2], [-100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1], [1, 0]]
+
+
+def test_isolated_packing_gives_each_example_the_logits_it_has_alone(tiny_model_dir: Path, tokenizer) -> None:
+    """The packed block's second example scores exactly as it does on its own; without isolation it does not."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    examples = tokenize_examples(PROMPTS[:2], COMPLETIONS[:2], tokenizer, "all")
+    first, second = (ids for ids, _ in examples)
+    width = len(first) + len(second)
+    with torch.no_grad():
+        alone = model(torch.tensor([second]), use_cache=False).logits[0]
+        for isolate, same in ((True, True), (False, False)):
+            block = PadCollator(tokenizer.eos_token_id)(
+                [{key: value[0] for key, value in pack_blocks(examples, width, 0, isolate).items()}]
+            )
+            block.pop("labels")
+            packed = model(**block, use_cache=False).logits[0, len(first) :]  # as the Trainer runs it
+            assert torch.allclose(packed, alone, atol=1e-4) is same
 
 
 def _params(folder: Path) -> dict[str, torch.Tensor]:
@@ -132,3 +159,48 @@ def test_bad_inputs_are_named(tiny_model_dir: Path, tmp_path: Path) -> None:
         TrainConfig(warmup_ratio=1.0)
     with pytest.raises(ValueError, match="train.block_size"):
         TrainConfig(block_size=0)
+
+
+def test_training_args_pass_through_and_clashes_are_named(tmp_path: Path) -> None:
+    passed = TrainConfig(training_args={"optim": "sgd", "report_to": ["tensorboard"], "save_strategy": "steps"})
+    args = training_arguments(passed, tmp_path)
+    assert args.optim == "sgd" and args.report_to == ["tensorboard"] and args.save_strategy == "steps"
+    assert training_arguments(TrainConfig(), tmp_path).report_to == []  # puzzleloop's default: no tracker
+    for extra, message in (
+        ({"learning_rate": 1.0}, "train.training_args.learning_rate: set train.learning_rate instead"),
+        ({"output_dir": "x"}, "train.training_args.output_dir: puzzleloop sets it"),
+        ({"learning_rat": 1.0}, "train.training_args.learning_rat: not a field of transformers.TrainingArguments"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            training_arguments(TrainConfig(training_args=extra), tmp_path)
+
+
+def test_a_killed_training_resumes_from_its_last_saved_step(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """kill -9 during a training that saves steps; the rerun continues from the last complete one and ends with
+    the weights of an uninterrupted training."""
+    saving = {"save_strategy": "steps", "save_steps": 2, "save_total_limit": 2}
+    config = TrainConfig(learning_rate=3e-3, batch_size=2, block_size=32, max_steps=40, training_args=saving)
+    dataset = Dataset.from_dict(ROWS)
+    out = tmp_path / "checkpoint"
+    script = (
+        "import sys; from datasets import Dataset; from puzzleloop.config import TrainConfig; "
+        "from puzzleloop.train import train; "
+        f"train({str(tiny_model_dir)!r}, Dataset.from_dict({ROWS!r}), {str(out)!r}, TrainConfig(**{asdict(config)!r}), "
+        "progress=False)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script])
+    saved = out.with_name("checkpoint.tmp") / "checkpoint-4" / "trainer_state.json"
+    deadline = time.monotonic() + 120
+    while not saved.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert saved.exists() and not out.exists()
+
+    resumed = train(str(tiny_model_dir), dataset, out, config, progress=False)
+    assert resumed.resumed_from_step is not None and resumed.resumed_from_step >= 4 and resumed.steps == 40
+    assert not list(out.glob("checkpoint-*"))  # the saved steps stay out of the final checkpoint
+    whole = train(str(tiny_model_dir), dataset, tmp_path / "whole", config, progress=False)
+    assert whole.resumed_from_step is None
+    after, expected = _params(out), _params(tmp_path / "whole")
+    assert all(torch.allclose(after[k], expected[k], atol=1e-5) for k in expected)

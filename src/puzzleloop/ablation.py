@@ -1,4 +1,5 @@
 """The self-play ablation: does training on the model's own pairs add held-out gain over seed pairs alone?
+(And any other pair of training arms over one corpus, e.g. packed examples isolated or not.)
 
 1. One run folder collects the corpus: the seed pairs, then `rounds` rounds of propose, filter, solve and relabel
    (the run's own stages, resumable), with no training in between, so both arms draw on the same pairs.
@@ -9,7 +10,8 @@
 
 It writes results/<name>/per_puzzle.csv (arm,seed,puzzle,n,c) and results/<name>/ablation.json: own pairs trained
 per seed, each arm's pass@k, and the paired bootstrap over puzzles of the difference, for the whole set and for
-its clean half (the classes in neither P3 split). Every step resumes: a finished model or evaluation is reused.
+its clean half (the classes in neither P3 split): the second arm named minus the first. Every step resumes: a
+finished model or evaluation is reused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import csv
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,25 +31,38 @@ from puzzleloop.metrics import paired_difference
 from puzzleloop.rounds import SelfPlayRun
 from puzzleloop.selection import select_training_set
 
-ARMS = ("seeds-only", "self-play")
+
+@dataclass(frozen=True)
+class Arm:
+    """What one arm trains on (the seed pairs alone, or the run's whole selection) and how (train overrides)."""
+
+    own_pairs: bool
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+ARMS = {
+    "seeds-only": Arm(own_pairs=False),
+    "self-play": Arm(own_pairs=True),
+    "packing-unisolated": Arm(own_pairs=True, train={"isolate_examples": False}),  # packed examples see each other
+}
 
 
 def arm_rows(run: SelfPlayRun, arm: str) -> list[dict]:
     """The training rows of one arm, from the collected corpus."""
     rows = select_training_set(run.corpus, run.config.select, latest_round=run.config.rounds).to_list()
-    return [row for row in rows if row["origin"] == "seed"] if arm == "seeds-only" else rows
+    return rows if ARMS[arm].own_pairs else [row for row in rows if row["origin"] == "seed"]
 
 
-def trained_and_measured(run: SelfPlayRun, folder: Path, rows: list[dict], seed: int, steps: int) -> dict[str, Any]:
-    """Train the start model on `rows` for `steps` steps with training seed `seed` (reused when already saved),
-    then evaluate it with the run's eval settings; results.json's contents."""
+def trained_and_measured(run: SelfPlayRun, folder: Path, rows: list[dict], seed: int, steps: int, arm: str) -> dict:
+    """Train the start model on `rows` for `steps` steps with training seed `seed` and the arm's train settings
+    (reused when already saved), then evaluate it with the run's eval settings; results.json's contents."""
     from datasets import Dataset
 
     from puzzleloop.train import train
 
     checkpoint = folder / "checkpoint"
     if not (checkpoint / "config.json").is_file():
-        settings = dataclasses.replace(run.config.train, seed=seed, max_steps=steps)
+        settings = dataclasses.replace(run.config.train, seed=seed, max_steps=steps, **ARMS[arm].train)
         train(run.config.model_name_or_path, Dataset.from_list(rows), checkpoint, settings)
     return evaluate(run.eval_config(str(checkpoint)), folder / "eval", judge=run.judge())
 
@@ -56,7 +72,7 @@ def ablation(
     results_dir: Path,
     seeds: Sequence[int],
     steps: int,
-    arms: Sequence[str] = ARMS,
+    arms: Sequence[str] = ("seeds-only", "self-play"),
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Collect the corpus, then train and measure every (seed, arm), rewriting the tables after each one so an
@@ -72,7 +88,8 @@ def ablation(
             rows = arm_rows(run, arm)
             own_pairs[arm].append(sum(row["origin"] != "seed" for row in rows))
             log(f"{arm}, training seed {seed}: {len(rows)} pairs, {own_pairs[arm][-1]} of the model's own making")
-            results = trained_and_measured(run, Path(run.config.output_dir) / f"{arm}-seed{seed}", rows, seed, steps)
+            folder = Path(run.config.output_dir) / f"{arm}-seed{seed}"
+            results = trained_and_measured(run, folder, rows, seed, steps, arm)
             table += [
                 {"arm": arm, "seed": seed, "puzzle": puzzle, "n": results["n"], "c": c}
                 for puzzle, c in results["per_puzzle"].items()
@@ -97,12 +114,13 @@ def _summary(
         "seeds_planned": list(seeds),
         **{arm: {"own_pairs_trained": pairs} for arm, pairs in own_pairs.items()},
     }
-    first, second = (counts.get(arm, {}) for arm in ARMS)
+    names = list(own_pairs)
+    first, second = (counts.get(arm, {}) for arm in names[:2]) if len(names) >= 2 else ({}, {})
     if first and second:
         train_classes = {i.name.rsplit(":", 1)[0] for i in named_set("p3-train155", run.config.p3_dir)}
         clean = {p for p in first if p.rsplit(":", 1)[0] not in train_classes}
         halves = {"whole": set(first), "clean half": clean}
-        summary[f"self-play minus seeds-only, pass@{k}"] = {
+        summary[f"{names[1]} minus {names[0]}, pass@{k}"] = {
             name: paired_difference({p: first[p] for p in names}, {p: second[p] for p in names if p in second}, k)
             for name, names in halves.items()
             if names

@@ -164,6 +164,9 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     block_size: int = 1024
     packing: bool = True
+    # Packed examples attend only to themselves: positions restart at each example and the attention is
+    # block-diagonal (transformers reads packed sequences from the position ids); false lets them see each other.
+    isolate_examples: bool = True
     loss_on: str = "all"  # "all" tokens or "solution" only (the completion; the prompt, `def f`, is masked)
     lora: bool = False
     lora_r: int = 16
@@ -173,6 +176,9 @@ class TrainConfig:
     seed: int = 0
     max_steps: int = -1  # > 0 overrides epochs
     logging_steps: int = 10
+    # Any other `transformers.TrainingArguments` field, passed through (these win over puzzleloop's defaults):
+    # e.g. {report_to: [tensorboard], save_strategy: steps, save_steps: 20, gradient_checkpointing: true}.
+    training_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in (
@@ -252,6 +258,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
         return _build(annotation, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
