@@ -7,7 +7,8 @@ import pytest
 from tests.helpers import needs_p3
 
 from puzzleloop.cli import main
-from puzzleloop.evaluate import EvalConfig, EvalError, evaluate
+from puzzleloop.evaluate import EvalConfig, EvalError, evaluate, heldout_puzzles
+from puzzleloop.prompts import solution_from_completion
 
 
 def _config(model_dir, **overrides):
@@ -68,3 +69,46 @@ def test_eval_of_a_malformed_heldout_file_names_the_problem(tiny_model_dir, tmp_
     assert code == 2
     assert "heldout.jsonl:1 (x): field 'sat'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # refused before the folder or the model was touched
+
+
+@needs_p3
+def test_eval_samples_scores_a_file_of_our_own_samples_as_the_eval_that_wrote_them(tiny_model_dir, tmp_path, capsys):
+    """Our samples.jsonl scores exactly as the sampled evaluation did; the same samples as whole `solution`
+    programs under `task_id` do too, but for one sample swapped for a reference solution, which is verified."""
+    sampled = evaluate(_config(tiny_model_dir, n=3, k=(1, 3), max_new_tokens=48), tmp_path / "sampled")
+    rows = [json.loads(line) for line in (tmp_path / "sampled" / "samples.jsonl").read_text().splitlines()]
+    heldout = heldout_puzzles(_config(tiny_model_dir))
+    puzzles = {instance.name: puzzle for instance, puzzle in heldout}
+    solutions = [solution_from_completion(puzzles[r["puzzle"]], r["completion"]) for r in rows]
+    solutions[0] = heldout[0][0].reference_solution  # rows[0] is the first puzzle's first sample
+    as_solutions = tmp_path / "solutions.jsonl"
+    lines = [json.dumps({"task_id": r["puzzle"], "solution": sol}) + "\n" for r, sol in zip(rows, solutions, strict=True)]
+    as_solutions.write_text("".join(lines))
+    scored = {}
+    for source, out in ((tmp_path / "sampled" / "samples.jsonl", "from-ours"), (as_solutions, "from-solutions")):
+        code = main(["eval", "--samples", str(source), "--heldout", "p3-test228", "--limit", "3", "--k", "1,3",
+                     "--timeout", "1.0", "--output-dir", str(tmp_path / out)])  # fmt: skip
+        assert code == 0
+        scored[out] = json.loads((tmp_path / out / "results.json").read_text())
+        assert scored[out]["settings"]["model"] == f"samples:{source.resolve()}" and scored[out]["n"] == 3
+    for key in ("pass@1", "pass@3", "pass@1_ci95", "per_puzzle", "status_counts", "puzzles"):
+        assert scored["from-ours"][key] == sampled[key], key
+    first = heldout[0][0].name
+    gained = 0 if rows[0]["status"] == "verified" else 1
+    expected = sampled["per_puzzle"] | {first: sampled["per_puzzle"][first] + gained}
+    assert scored["from-solutions"]["per_puzzle"] == expected
+    assert "pass@3" in capsys.readouterr().out
+
+
+@needs_p3
+def test_eval_samples_names_the_line_of_a_bad_row(tmp_path, capsys):
+    samples = tmp_path / "s.jsonl"
+    for rows, message in (
+        ([{"task_id": "NoSuchPuzzle:0", "completion": "x"}], "s.jsonl:1: puzzle 'NoSuchPuzzle:0' is not in"),
+        ([{"completion": "x"}], "s.jsonl:1: needs exactly one of the fields task_id or puzzle"),
+        ([{"puzzle": "a", "completion": "x", "solution": "y"}], "s.jsonl:1: needs exactly one of the fields"),
+        ([], "no samples for 2 of 2 puzzles"),
+    ):
+        samples.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        code = main(["eval", "--samples", str(samples), "--limit", "2", "--output-dir", str(tmp_path / "out")])
+        assert code == 2 and message in capsys.readouterr().err

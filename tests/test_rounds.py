@@ -13,7 +13,7 @@ import yaml
 from tests.helpers import inject_round_one_programs, needs_p3
 
 from puzzleloop.cli import main
-from puzzleloop.config import SelectionConfig, load_config
+from puzzleloop.config import ConfigError, SelectionConfig, load_config
 from puzzleloop.corpus import Attempt
 from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.filters import kept
@@ -139,6 +139,36 @@ def test_seed_pairs_are_verified_into_round_zero_and_trained_on(tiny_model_dir, 
     train = (tmp_path / "run" / "round_1" / "train.jsonl").read_text().splitlines()
     assert sum(json.loads(row)["round"] == 0 for row in train) == len(seeds)
     assert (tmp_path / "run" / "round_1" / "checkpoint").exists()
+
+
+def _scalars(folder):
+    """Every scalar tag TensorBoard event files under `folder` hold, with its steps."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = {}
+    for events in folder.rglob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            tags.setdefault(tag, set()).update(event.step for event in accumulator.Scalars(tag))
+    return tags
+
+
+def test_report_to_tensorboard_tracks_the_loss_and_every_rounds_metrics(tiny_model_dir, tmp_path):
+    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    overrides = ["rounds=1", "seed_pairs=ours", "train.training_args={report_to: [tensorboard], logging_steps: 1}"]
+    with pytest.raises(ConfigError, match="train.training_args.logging_steps: set train.logging_steps instead"):
+        prepare_run(path, None, overrides, resume=False)
+    overrides[-1] = "train.training_args={report_to: [tensorboard]}"
+    SelfPlayRun(prepare_run(path, None, overrides + ["train.logging_steps=1"], resume=False), log=print).run()
+    tracking = tmp_path / "run" / "tracking"
+    assert "train/loss" in _scalars(tracking / "round_1_train")
+    rounds = _scalars(tracking / "rounds")
+    assert rounds["pass@1"] == {0, 1} and rounds["pass@1_ci95/high"] == {0, 1}
+    assert rounds["training_examples"] == {1} and "funnel/proposed" in rounds
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {line["heldout"] for line in metrics} == {"p3-test228"}
+    assert all(line["evaluated_at"].startswith("20") for line in metrics)
 
 
 @needs_p3

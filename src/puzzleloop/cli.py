@@ -45,18 +45,25 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=d.device, help="auto, cpu or cuda")
     p.add_argument("--p3-dir", default=None, help="folder with puzzles.json and split.json")
     p.add_argument("--output-dir", type=Path, required=True, help="results.json and samples.jsonl go here")
+    p.add_argument("--samples", type=Path, default=None, metavar="FILE",
+                   help="judge samples produced elsewhere instead of sampling --model: JSONL rows with task_id (or "
+                        "puzzle) and completion (continuing our prompt's def g header) or solution (a whole "
+                        "program defining sol or g); n is the file's samples per puzzle")  # fmt: skip
     p.set_defaults(handler=_run_eval)
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from puzzleloop.evaluate import EvalConfig, evaluate, format_table
+    from puzzleloop.evaluate import EvalConfig, evaluate, evaluate_samples, format_table
 
     config = EvalConfig(
         model=args.model, heldout=args.heldout, n=args.n, k=args.k, temperature=args.temperature, top_p=args.top_p,
         max_new_tokens=args.max_new_tokens, seed=args.seed, timeout=args.timeout, memory_mb=args.memory_mb,
         limit=args.limit, batch_size=args.batch_size, device=args.device, p3_dir=args.p3_dir,
     )  # fmt: skip
-    results = evaluate(config, args.output_dir)
+    if args.samples is not None:
+        results = evaluate_samples(config, args.samples, args.output_dir)
+    else:
+        results = evaluate(config, args.output_dir)
     print(format_table(results))
     print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'samples.jsonl'}")
     return 0
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from puzzleloop.corpus import CorpusError
     from puzzleloop.data import DataError
     from puzzleloop.evaluate import EvalError
+    from puzzleloop.external_samples import SamplesError
     from puzzleloop.files import DamagedFileError
     from puzzleloop.inspection import RunFolderError
     from puzzleloop.models import ModelError
@@ -133,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         ModelError,
         PuzzleError,
         RunFolderError,
+        SamplesError,
         VerifyError,
     ) as error:
         print(f"puzzleloop {args.command}: error: {error}", file=sys.stderr)

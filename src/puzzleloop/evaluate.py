@@ -1,4 +1,5 @@
 """Held-out evaluation: sample solutions with the few-shot prompt, judge them in the sandbox, report pass@k.
+`evaluate_samples` judges samples produced elsewhere the same way (puzzleloop.external_samples).
 
 Samples are appended to `samples.jsonl` a block of puzzles at a time, so a rerun into the same folder resumes
 after the last finished block; `results.json` is written once every puzzle has its n samples.
@@ -10,7 +11,8 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from sandbox.api import DEFAULT_TIMEOUT
 
 from puzzleloop.config import DEFAULT_MODEL, check_ranges
 from puzzleloop.data import P3Instance, load_heldout
+from puzzleloop.external_samples import ExternalSample, read_samples
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic
 from puzzleloop.metrics import summarise
 from puzzleloop.models import load_model
@@ -108,8 +111,10 @@ def evaluate(
     tokenizer: Any = None,
     judge: Judge | None = None,
     progress: bool = True,
+    given: dict[str, list[ExternalSample]] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) one evaluation into `output_dir` and return the contents of results.json."""
+    """Run (or resume) one evaluation into `output_dir` and return the contents of results.json. With `given`
+    (samples produced elsewhere, by puzzle), those are judged and nothing is sampled."""
     started = time.time()
     puzzles = heldout_puzzles(config)  # a wrong --heldout fails here, before the folder records any settings
     if output_dir.exists() and not output_dir.is_dir():
@@ -126,10 +131,11 @@ def evaluate(
     sampling_seconds = 0.0
     generated_tokens = 0
     if pending:
-        if model is None:
-            model, tokenizer = load_model(config.model, config.device)
-        sampler = Sampler(model, tokenizer)
-        examples = tutorial_examples(config.p3_dir)
+        if given is None:
+            if model is None:
+                model, tokenizer = load_model(config.model, config.device)
+            sampler = Sampler(model, tokenizer)
+            examples = tutorial_examples(config.p3_dir)
         own_judge = judge is None
         if judge is None:
             judge = Judge(workers=config.workers, limits=Limits(timeout=config.timeout, memory_mb=config.memory_mb))
@@ -139,11 +145,14 @@ def evaluate(
                 block = [p for p in puzzles[start : start + step] if p[0].name not in done]
                 if not block:
                     continue
-                label = f"eval {start + 1}-{start + len(block)}/{len(puzzles)}" if progress else False
-                tick = time.time()
-                rows = _sample_and_judge(sampler, judge, block, examples, config, seed_offset=start, label=label)
-                sampling_seconds += time.time() - tick
-                generated_tokens += sum(row["tokens"] for row in rows)
+                if given is None:
+                    label = f"eval {start + 1}-{start + len(block)}/{len(puzzles)}" if progress else False
+                    tick = time.time()
+                    rows = _sample_and_judge(sampler, judge, block, examples, config, seed_offset=start, label=label)
+                    sampling_seconds += time.time() - tick
+                    generated_tokens += sum(row["tokens"] for row in rows)
+                else:
+                    rows = _judged(judge, block, [given[instance.name] for instance, _ in block])
                 append_jsonl(samples_path, rows)
                 for row in rows:
                     done.setdefault(row["puzzle"], []).append(row)
@@ -182,22 +191,42 @@ def _sample_and_judge(
         seed=config.seed * 1_000_003 + seed_offset,
     )
     completions = sampler.sample([solve_prompt(p, examples) for _, p in block], config.n, sampling, label)
+    samples = [
+        [ExternalSample("completion", c.text, solution_from_completion(puzzle, c.text)) for c in puzzle_completions]
+        for (_, puzzle), puzzle_completions in zip(block, completions, strict=True)
+    ]
+    rows = _judged(judge, block, samples)
+    for row, completion in zip(
+        rows, (c for puzzle_completions in completions for c in puzzle_completions), strict=True
+    ):
+        row["tokens"] = completion.num_tokens
+    return rows
+
+
+def _judged(
+    judge: Judge, block: Sequence[tuple[P3Instance, Puzzle]], samples: Sequence[Sequence[ExternalSample]]
+) -> list[dict[str, Any]]:
+    """One samples.jsonl row per sample of each puzzle of the block, with its verdict."""
     rows, pairs = [], []
-    for (instance, puzzle), samples in zip(block, completions, strict=True):
-        for j, completion in enumerate(samples):
-            pairs.append((puzzle.source, solution_from_completion(puzzle, completion.text)))
-            rows.append(
-                {
-                    "puzzle": instance.name,
-                    "module": instance.module,
-                    "sample": j,
-                    "completion": completion.text,
-                    "tokens": completion.num_tokens,
-                }
-            )
+    for (instance, puzzle), puzzle_samples in zip(block, samples, strict=True):
+        for j, sample in enumerate(puzzle_samples):
+            pairs.append((puzzle.source, sample.program))
+            rows.append({"puzzle": instance.name, "module": instance.module, "sample": j, sample.field: sample.text})
     for row, verdict in zip(rows, judge.judge(pairs), strict=True):
         row.update(status=verdict.status, reason=verdict.reason, seconds=verdict.seconds)
     return rows
+
+
+def evaluate_samples(
+    config: EvalConfig, samples_path: Path, output_dir: Path, *, judge: Judge | None = None
+) -> dict[str, Any]:
+    """Judge a samples file produced elsewhere on `config.heldout`, into the files a sampled evaluation writes.
+    Its n is the file's samples per puzzle; its model is recorded as `samples:<file>`."""
+    puzzles = heldout_puzzles(config)
+    given = read_samples(samples_path, puzzles)
+    n = len(next(iter(given.values())))
+    config = replace(config, model=f"samples:{samples_path.resolve()}", n=n)
+    return evaluate(config, output_dir, judge=judge, progress=False, given=given)
 
 
 def _results(
@@ -215,6 +244,8 @@ def _results(
         by_module[instance.module or "(none)"].append(outcome)
     statuses = Counter(row["status"] for i, _ in puzzles for row in samples[i.name])
     return {
+        "heldout": config.heldout,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": asdict(config),
         **summary,
         "per_module": {
@@ -233,7 +264,12 @@ def _results(
 
 def format_table(results: dict[str, Any]) -> str:
     """A short human-readable summary of results.json."""
-    lines = [f"{'metric':<16}{'value':>9}  95% interval", "-" * 44]
+    when = f", finished {results['finished_at']}" if results.get("finished_at") else ""
+    lines = [
+        f"held-out set: {results['settings']['heldout']}{when}",
+        f"{'metric':<16}{'value':>9}  95% interval",
+        "-" * 44,
+    ]
     for key in (k for k in results if k.startswith("pass@") and not k.endswith("_ci95")):
         low, high = results[f"{key}_ci95"]
         k = key.split("@")[1]

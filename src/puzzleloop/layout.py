@@ -5,6 +5,8 @@
     baseline/eval/         held-out evaluation of the starting model (once)
     round_<r>/proposals.jsonl, filter.json, train.jsonl, checkpoint/, eval/
     metrics.jsonl          one line per evaluated model (rewritten from the done-markers, so never torn)
+    tracking/              TensorBoard events, when train.training_args.report_to names it: rounds/ and
+                           round_<r>_train/
 
 Round 0 is the baseline: its folder is `baseline/`, the rounds' are `round_<r>/`.
 """
@@ -23,6 +25,7 @@ FILTER_FILE = "filter.json"
 TRAIN_FILE = "train.jsonl"
 CHECKPOINT_DIR = "checkpoint"
 EVAL_DIR = "eval"
+TRACKING_DIR = "tracking"
 _ROUND_DIR = re.compile(r"round_(\d+)")
 
 
@@ -43,6 +46,13 @@ class RunLayout:
     @property
     def metrics(self) -> Path:
         return self.root / METRICS_FILE
+
+    @property
+    def tracking(self) -> Path:
+        return self.root / TRACKING_DIR
+
+    def training_logs(self, round_: int) -> Path:
+        return self.tracking / f"round_{round_}_train"
 
     def round_dir(self, round_: int) -> Path:
         return self.root / ("baseline" if round_ == 0 else f"round_{round_}")

@@ -66,7 +66,8 @@ def plot_pass_at_k(metrics: list[dict[str, Any]]) -> str | None:
             axes.errorbar(x, y, yerr=[low, high], marker="o", capsize=4, label=key)
         rounds = sorted({line["round"] for line in metrics})
         axes.set_xticks(rounds, [_round_label(r) for r in rounds])
-        axes.set(xlabel="round", ylabel="held-out %", title="Held-out pass@k per round (95% interval)")
+        sets = ", ".join(sorted({str(line.get("heldout", "held-out")) for line in metrics}))
+        axes.set(xlabel="round", ylabel="held-out %", title=f"pass@k per round on {sets} (95% interval)")
         axes.set_ylim(bottom=0)
         axes.legend()
 

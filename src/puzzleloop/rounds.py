@@ -48,7 +48,8 @@ from puzzleloop.prompts import (
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig
 from puzzleloop.selection import select_training_set, synthetic_share, training_rows
-from puzzleloop.train import train
+from puzzleloop.tracking import RoundTracker
+from puzzleloop.train import train, training_arguments
 
 SEED_TIMEOUT = 20.0  # seconds per reference solution in the seed stage
 COLLECT_STAGES = ("propose", "filter", "solve", "relabel")  # a round's new verified pairs
@@ -90,6 +91,10 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
             )
     if config.eval.heldout not in NAMED_SETS:  # a named set is checked when P3 is read; a file is checked now
         load_heldout(config.eval.heldout)
+    try:  # a wrong passed-through TrainingArguments field fails now, not after a round of sampling
+        training_arguments(config.train, frozen.parent / "checkpoint", progress=False)
+    except ValueError as error:
+        raise ConfigError(f"{config_path or frozen}: {error}") from None
     config.output_dir = str(frozen.parent)
     write_text_atomic(frozen, config_to_yaml(config))
     return config
@@ -130,6 +135,7 @@ class SelfPlayRun:
         self.corpus = Corpus(self.layout.corpus)
         self._loaded: tuple[str, Any, Any] | None = None
         self._judges: list[Judge] = []
+        self._tracker: RoundTracker | None = None
 
     # -- resources -------------------------------------------------------------------------------------
     def judges(self) -> list[Judge]:
@@ -163,10 +169,20 @@ class SelfPlayRun:
         self._loaded = None
         gc.collect()
 
+    def tracker(self) -> RoundTracker:
+        """The trackers `train.training_args.report_to` names, for the rounds' metrics lines (opened once)."""
+        if self._tracker is None:
+            report_to = self.config.train.training_args.get("report_to")
+            config = dataclasses.asdict(self.config)
+            self._tracker = RoundTracker(report_to, self.layout.tracking, "rounds", config)
+        return self._tracker
+
     def close(self) -> None:
         self._release_model()
         for judge in self._judges:
             judge.close()
+        if self._tracker is not None:
+            self._tracker.close()
         self.corpus.close()
 
     # -- the loop --------------------------------------------------------------------------------------
@@ -206,7 +222,8 @@ class SelfPlayRun:
         self.corpus.mark_stage_done(round_, stage, info)
         self.log(f"round {round_} {stage}: {_brief(info)}")
         if stage == "eval":
-            self.write_metrics()
+            line = next(line for line in self.write_metrics() if line["round"] == round_)
+            self.tracker().log(line)
 
     def model_after(self, round_: int) -> str:
         """The checkpoint that round `round_` produced (the start model for round 0 or an untrained round)."""
@@ -511,7 +528,8 @@ class SelfPlayRun:
         start = self.config.model_name_or_path if self.config.train_from == "base" else self.model_after(round_ - 1)
         self._release_model()
         output = self.layout.checkpoint(round_)
-        result = train(start, Dataset.from_list(rows), output, self.config.train)
+        logs = self.layout.training_logs(round_)
+        result = train(start, Dataset.from_list(rows), output, self.config.train, logging_dir=logs)
         return {
             "checkpoint": str(output),
             "start": start,
@@ -519,6 +537,7 @@ class SelfPlayRun:
             "train_loss": result.train_loss,
             "steps": result.steps,
             "tokens": result.tokens,
+            "resumed_from_step": result.resumed_from_step,
         }
 
     def _training_rows(self, round_: int) -> list[dict[str, Any]]:
@@ -567,6 +586,8 @@ class SelfPlayRun:
         keys = [k for k in results if k.startswith(("pass@", "solved_within@"))]
         return {
             "model": model_name,
+            "heldout": results["settings"]["heldout"],
+            "evaluated_at": results.get("finished_at"),
             "puzzles": results["puzzles"],
             "n": results["n"],
             "solved_puzzles": results["solved_puzzles"],
@@ -639,4 +660,11 @@ def format_rounds_table(lines: list[dict[str, Any]], ks: tuple[int, ...]) -> str
         cells.append(f"{sum(s or 0 for s in seconds) / 60:.1f}")
         table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in table)
+    sets = ", ".join(sorted({str(line.get("heldout")) for line in lines if line.get("heldout")})) or "-"
+    dates = sorted(str(line["evaluated_at"])[:10] for line in lines if line.get("evaluated_at"))
+    title = f"held-out set: {sets}" + (f"; evaluated {dates[0]} to {dates[-1]}" if dates else "")
+    return (
+        title
+        + "\n"
+        + "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in table)
+    )

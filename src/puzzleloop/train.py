@@ -242,12 +242,14 @@ def train(
             shutil.rmtree(tmp_dir)  # left by a killed run, with no saved step of this very training
         tmp_dir.mkdir(parents=True)
         (tmp_dir / RESUME_FILE).write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
-    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict(rows), data_collator=PadCollator(pad_id))
+    with _environment("TENSORBOARD_LOGGING_DIR", logging_dir):  # read when the Trainer makes its callbacks
+        trainer = Trainer(
+            model=model, args=args, train_dataset=Dataset.from_dict(rows), data_collator=PadCollator(pad_id)
+        )
     if not progress:
         trainer.remove_callback(PrinterCallback)
     started = time.monotonic()
-    with _environment("TENSORBOARD_LOGGING_DIR", logging_dir):
-        outcome = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    outcome = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     seconds = time.monotonic() - started
     result = TrainResult(
         output_dir=output_dir,
