@@ -82,8 +82,8 @@ def test_eval_samples_scores_a_file_of_our_own_samples_as_the_eval_that_wrote_th
     solutions = [solution_from_completion(puzzles[r["puzzle"]], r["completion"]) for r in rows]
     solutions[0] = heldout[0][0].reference_solution  # rows[0] is the first puzzle's first sample
     as_solutions = tmp_path / "solutions.jsonl"
-    lines = [json.dumps({"task_id": r["puzzle"], "solution": sol}) + "\n" for r, sol in zip(rows, solutions, strict=True)]
-    as_solutions.write_text("".join(lines))
+    pairs = zip(rows, solutions, strict=True)
+    as_solutions.write_text("".join(json.dumps({"task_id": r["puzzle"], "solution": sol}) + "\n" for r, sol in pairs))
     scored = {}
     for source, out in ((tmp_path / "sampled" / "samples.jsonl", "from-ours"), (as_solutions, "from-solutions")):
         code = main(["eval", "--samples", str(source), "--heldout", "p3-test228", "--limit", "3", "--k", "1,3",
