@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from huggingface_hub import DatasetCard
 from tests.helpers import build_run_folder, seed_choice
 
 from puzzleloop.inspection import (
@@ -219,13 +223,11 @@ def test_export_loads_with_datasets(run_dir: Path, tmp_path: Path, fmt: str) -> 
 
     with open_run(run_dir) as run:
         pairs = run.corpus.verified_solutions()
-        target, count = export_corpus(run.corpus, fmt, tmp_path / "out")
+        target, count = export_corpus(run.corpus, fmt, tmp_path / "out", 0.8)
     if fmt == "hf":
         loaded = datasets.load_from_disk(str(target))
-    else:
-        loaded = datasets.load_dataset(
-            "parquet" if fmt == "parquet" else "json", data_files=str(target), cache_dir=str(tmp_path / "cache")
-        )["train"]
+    else:  # the dataset card's metadata names the data file, so the folder itself loads
+        loaded = datasets.load_dataset(str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"))["train"]
     assert count == len(loaded) == len(pairs) > 0
     provenance = {"puzzle_round", "solution_round", "attempt", "proposer", "prompt_seeds", "canonical_hash"}
     assert provenance <= set(loaded.column_names)
@@ -233,6 +235,10 @@ def test_export_loads_with_datasets(run_dir: Path, tmp_path: Path, fmt: str) -> 
     puzzle, solution = pairs[0]
     assert (first["sat"], first["sol"], first["proposer"]) == (puzzle.source, solution.source, puzzle.proposer)
     assert first["prompt_seeds"] == list(puzzle.prompt_seeds) and first["solve_rate"] == puzzle.solve_rate
+    card = DatasetCard.load(tmp_path / "out" / "README.md")
+    assert card.data.license == "mit" and "python-programming-puzzles" in card.data.tags
+    assert f"{count} verified (puzzle, solution) pairs" in card.text and "similarity >= 0.8" in card.text
+    assert all(f"`{column}`" in card.text for column in loaded.column_names)  # every column is explained
 
 
 def test_export_cli_and_refusals(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -240,4 +246,16 @@ def test_export_cli_and_refusals(run_dir: Path, tmp_path: Path, capsys: pytest.C
     assert "verified pairs to" in capsys.readouterr().out
     assert (tmp_path / "j" / "corpus.jsonl").read_text().count("\n") > 0
     with open_run(run_dir) as run, pytest.raises(RunFolderError, match="not empty"):
-        export_corpus(run.corpus, "hf", tmp_path / "j")
+        export_corpus(run.corpus, "hf", tmp_path / "j", 0.8)
+
+
+def test_export_push_to_hub_names_the_repository_when_the_hub_is_unreachable(run_dir: Path, tmp_path: Path) -> None:
+    """The push path up to the network (offline here): a one-line error naming the repository, exit status 2."""
+    env = os.environ | {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": "hf_offline_test"}
+    command = [sys.executable, "-c", "import sys; from puzzleloop.cli import main; sys.exit(main(sys.argv[1:]))",
+               "corpus", "export", str(run_dir), "--format", "jsonl",
+               "--out", str(tmp_path / "pushed"), "--push-to-hub", "someone/corpus"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "push to someone/corpus (dataset) failed" in done.stderr and done.stderr.count("\n") == 1
+    assert (tmp_path / "pushed" / "README.md").is_file()  # the export itself stands

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from huggingface_hub import ModelCard
 from tests.helpers import inject_round_one_programs, needs_p3
 
 from puzzleloop.cli import main
@@ -138,6 +139,13 @@ def test_seed_pairs_are_verified_into_round_zero_and_trained_on(tiny_model_dir, 
     ]
     train = (tmp_path / "run" / "round_1" / "train.jsonl").read_text().splitlines()
     assert sum(json.loads(row)["round"] == 0 for row in train) == len(seeds)
+    # the checkpoint's model card names what made it and how it measured
+    card = ModelCard.load(tmp_path / "run" / "round_1" / "checkpoint" / "README.md")
+    (result,) = [r for r in card.data.eval_results if r.metric_type == "pass@1"]
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert result.dataset_name == "p3-test228" and result.metric_value == round(100 * metrics[1]["pass@1"], 2)
+    assert f"| seed | {len(seeds)} |" in card.text and "round 1 of 1" in card.text
+    assert str(tiny_model_dir) in card.text and "## Contamination" in card.text and "## Reproduce" in card.text
     assert (tmp_path / "run" / "round_1" / "checkpoint").exists()
 
 

@@ -76,6 +76,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in the output folder where it stopped")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set solve.attempts=32 (repeatable)")  # fmt: skip
+    p.add_argument("--push-to-hub", metavar="REPO", default=None,
+                   help="then upload the final checkpoint, with its model card, to this Hub model repository "
+                        "(needs a token; untested offline)")  # fmt: skip
     p.set_defaults(handler=_run_selfplay)
 
 
@@ -90,7 +93,14 @@ def _run_selfplay(args: argparse.Namespace) -> int:
     lines = SelfPlayRun(config).run()
     print(format_rounds_table(lines, config.eval.k))
     print(f"metrics: {RunLayout(Path(config.output_dir)).metrics}")
-    print(f"final model: {lines[-1]['model']}")  # a round that verified nothing new keeps the last round's model
+    final = lines[-1]["model"]  # a round that verified nothing new keeps the last round's model
+    print(f"final model: {final}")
+    if args.push_to_hub:
+        if final == config.model_name_or_path:
+            raise SystemExit("puzzleloop run: --push-to-hub: no round trained a model, so there is nothing to push")
+        from puzzleloop.cards import push_folder
+
+        print(f"pushed to {push_folder(Path(final), args.push_to_hub, 'model')}")
     return 0
 
 
@@ -119,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         restart_with_fast_malloc()
     args = build_parser().parse_args(argv)
+    from puzzleloop.cards import HubError
     from puzzleloop.config import ConfigError
     from puzzleloop.corpus import CorpusError
     from puzzleloop.data import DataError
@@ -138,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         DamagedFileError,
         DataError,
         EvalError,
+        HubError,
         ModelError,
         PuzzleError,
         RunFolderError,

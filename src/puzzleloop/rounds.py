@@ -19,6 +19,7 @@ from typing import Any
 
 from sandbox import Judge, Limits
 
+from puzzleloop.cards import CARD_FILE, command_line, model_card
 from puzzleloop.config import ConfigError, RunConfig, config_to_yaml, load_config
 from puzzleloop.construct import (
     TargetForm,
@@ -224,6 +225,33 @@ class SelfPlayRun:
         if stage == "eval":
             line = next(line for line in self.write_metrics() if line["round"] == round_)
             self.tracker().log(line)
+            self._write_model_card(round_)
+
+    def _write_model_card(self, round_: int) -> None:
+        """README.md in the round's own checkpoint (none when the round kept an earlier model)."""
+        checkpoint = self.layout.checkpoint(round_)
+        if round_ == 0 or self.model_after(round_) != str(checkpoint) or not checkpoint.is_dir():
+            return
+        checks = [(self.corpus.stage_info(r, "filter") or {}).get("contamination") for r in range(1, round_ + 1)]
+        checks = [c for c in checks if c]
+        highest = [c["max_similarity_kept"] for c in checks if c.get("max_similarity_kept") is not None]
+        contamination = {
+            "checked": sum(c["checked"] for c in checks),
+            "rejected": sum(c["rejected"] for c in checks),
+            "threshold": self.config.filter.contamination_threshold,
+            "max_similarity_kept": max(highest, default=None),
+        } if checks else {}  # fmt: skip
+        card = model_card(
+            name=f"{self.layout.root.resolve().name}-round-{round_}",
+            base_model=self.config.model_name_or_path,
+            round_=round_,
+            rounds=self.config.rounds,
+            training_by_origin=(self.corpus.stage_info(round_, "select") or {}).get("examples_by_origin") or {},
+            evaluation=self.corpus.stage_info(round_, "eval") or {},
+            contamination=contamination,
+            command=command_line(),
+        )
+        card.save(checkpoint / CARD_FILE)
 
     def model_after(self, round_: int) -> str:
         """The checkpoint that round `round_` produced (the start model for round 0 or an untrained round)."""
