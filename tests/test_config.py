@@ -1,5 +1,12 @@
+import dataclasses
+import importlib.metadata
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from puzzleloop.cli import main
 from puzzleloop.config import ConfigError, RunConfig, config_to_yaml, load_config
 
 
@@ -52,10 +59,54 @@ def test_one_default_time_limit_for_verify_eval_and_run() -> None:
 
     from sandbox import Limits
 
-    from puzzleloop.evaluate import EvalConfig
+    from puzzleloop.config import EvalConfig
     from puzzleloop.verify import add_verify_arguments
 
     parser = argparse.ArgumentParser()
     add_verify_arguments(parser)
     verify_default = parser.parse_args(["pairs.jsonl", "--out", "v.jsonl"]).timeout
     assert RunConfig().timeout == EvalConfig().timeout == verify_default == Limits().timeout
+
+
+def test_help_describes_every_setting_without_importing_torch() -> None:
+    """`--help` is generated from the settings dataclasses and answers without loading torch."""
+    script = """
+import sys, contextlib, io
+from puzzleloop.cli import build_parser
+for argv in (["--help"], ["run", "--help"], ["eval", "--help"], ["--version"]):
+    out = io.StringIO()
+    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(out):
+        build_parser().parse_args(argv)
+    print(out.getvalue())
+print("torch imported:", "torch" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert "torch imported: False" in done.stdout
+    for key in ("train.training_args = {}", "solve.relabel_per_puzzle = 0", "eval.heldout = p3-test228"):
+        assert key in done.stdout, key
+    assert all(f"  {name} = " in done.stdout for name in _setting_keys(RunConfig()))  # every --set key is listed
+    assert "--top-p TOP_P" in done.stdout and "(default: 1.0)" in done.stdout and "(default: 1,10,100)" in done.stdout
+    assert f"puzzleloop {importlib.metadata.version('puzzleloop')}" in done.stdout
+
+
+def _setting_keys(settings, prefix=""):
+    for field_ in dataclasses.fields(settings):
+        value = getattr(settings, field_.name)
+        yield from (
+            _setting_keys(value, f"{prefix}{field_.name}.")
+            if dataclasses.is_dataclass(value)
+            else [prefix + field_.name]
+        )
+
+
+def test_show_config_prints_commented_yaml_that_loads_back(tmp_path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    overrides = ["solve.attempts=5", "train.training_args={report_to: [tensorboard]}"]
+    argv = ["run", "configs/cpu-quick.yaml", "--show-config", "--output-dir", str(run_dir)]
+    assert main(argv + [arg for o in overrides for arg in ("--set", o)]) == 0
+    shown = capsys.readouterr().out
+    assert "  attempts: 5  # solutions sampled per kept puzzle" in shown
+    (tmp_path / "shown.yaml").write_text(shown)
+    expected = load_config(Path("configs/cpu-quick.yaml"), [*overrides, f"output_dir={run_dir}"])
+    assert load_config(tmp_path / "shown.yaml") == expected
+    assert not run_dir.exists()  # it only prints: no run folder, no frozen config

@@ -7,7 +7,8 @@ import pytest
 from tests.helpers import needs_p3
 
 from puzzleloop.cli import main
-from puzzleloop.evaluate import EvalConfig, EvalError, evaluate, heldout_puzzles
+from puzzleloop.config import EvalConfig
+from puzzleloop.evaluate import EvalError, evaluate, heldout_puzzles
 from puzzleloop.prompts import solution_from_completion
 
 

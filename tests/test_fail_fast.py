@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from puzzleloop.cli import main
-from puzzleloop.config import ConfigError, config_to_yaml, load_config
+from puzzleloop.config import ConfigError, EvalConfig, config_to_yaml, load_config
 from puzzleloop.corpus import Attempt, Corpus, CorpusError, PuzzleRecord
-from puzzleloop.evaluate import EvalConfig, EvalError, evaluate
+from puzzleloop.evaluate import EvalError, evaluate
 from puzzleloop.files import DamagedFileError, read_jsonl_objects
 from puzzleloop.models import ModelError, load_model
 from puzzleloop.rounds import SelfPlayRun, prepare_run

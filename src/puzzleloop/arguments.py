@@ -1,8 +1,17 @@
-"""argparse value types that refuse a bad setting while the command line is parsed, before anything loads."""
+"""argparse from the settings dataclasses: value types that refuse a bad setting while the command line is
+parsed, before anything loads, and options, help and commented YAML generated from the fields."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import types
+import typing
+from typing import Any
+
+import yaml
+
+from puzzleloop.config import help_text
 
 
 def positive_int(text: str) -> int:
@@ -36,3 +45,62 @@ def positive_ints(text: str) -> tuple[int, ...]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
+
+
+def _value_type(annotation: Any) -> Any:
+    """The annotation without `| None`."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation
+
+
+def inline(value: Any) -> str:
+    """A setting's value as one line of YAML (flow style: `[1, 8]`, `{}`, `null`)."""
+    plain = list(value) if isinstance(value, tuple) else value
+    return yaml.safe_dump([plain], default_flow_style=True, width=10**6).strip()[1:-1]
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One `--option` per field of the settings dataclass `cls`, typed by its annotation, with its help and
+    default, so the command line and the dataclass cannot drift apart."""
+    hints = typing.get_type_hints(cls)
+    for field_ in dataclasses.fields(cls):
+        kind = _value_type(hints[field_.name])
+        option = "--" + field_.name.replace("_", "-")
+        default = ",".join(map(str, field_.default)) if isinstance(field_.default, tuple) else inline(field_.default)
+        described = f"{help_text(field_)} (default: {default})"
+        if kind is bool:
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=field_.default, help=described)
+        else:
+            value_type = positive_ints if typing.get_origin(kind) is tuple else kind
+            parser.add_argument(option, type=value_type, default=field_.default, help=described)
+
+
+def settings_from_arguments(cls: type, args: argparse.Namespace) -> Any:
+    """The settings dataclass built from the options `add_settings_arguments` added."""
+    return cls(**{field_.name: getattr(args, field_.name) for field_ in dataclasses.fields(cls)})
+
+
+def describe_settings(settings: Any, prefix: str = "") -> list[str]:
+    """`section.key = default  help` for every setting, sections expanded (the `--set` keys)."""
+    lines = []
+    for field_ in dataclasses.fields(settings):
+        value = getattr(settings, field_.name)
+        if dataclasses.is_dataclass(value):
+            lines += describe_settings(value, f"{prefix}{field_.name}.")
+        else:
+            lines.append(f"  {prefix}{field_.name} = {inline(value)}\n      {help_text(field_)}")
+    return lines
+
+
+def commented_yaml(settings: Any, indent: int = 0) -> str:
+    """The settings as YAML that loads back to them, each key with its help as a comment."""
+    pad = " " * indent
+    lines = []
+    for field_ in dataclasses.fields(settings):
+        value = getattr(settings, field_.name)
+        if dataclasses.is_dataclass(value):
+            lines += [f"{pad}{field_.name}:  # {help_text(field_)}", commented_yaml(value, indent + 2)]
+        else:
+            lines.append(f"{pad}{field_.name}: {inline(value)}  # {help_text(field_)}")
+    return "\n".join(lines)

@@ -59,6 +59,22 @@ def check_ranges(settings: Any) -> None:
                 raise ConfigError(f"{field_.name} must be {wanted}, got {item!r}")
 
 
+def setting(default: Any, help: str) -> Any:
+    """A settings field with its help text, which `--help` and `--show-config` print (HfArgumentParser's
+    convention: the text lives in the field's metadata)."""
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+def help_text(field_: dataclasses.Field) -> str:
+    """A field's help: its own text, or a section's first docstring line."""
+    if "help" in field_.metadata:
+        return field_.metadata["help"]
+    section = field_.default_factory if field_.default_factory is not dataclasses.MISSING else None
+    return (section.__doc__ or "").strip().split("\n")[0] if dataclasses.is_dataclass(section) else ""
+
+
 @dataclass
 class ProposeConfig:
     """Few-shot puzzle proposal (paper: shuffled train155 seeds, temperature 0.9, 200 new tokens).
@@ -70,16 +86,16 @@ class ProposeConfig:
     puzzles after the trained one has learned to answer `def f(` with solutions.
     """
 
-    mode: str = "puzzle"  # puzzle | abduction
-    model: str = "latest"  # latest: the last round's model | base: the run's start model
-    seeds: str = "p3-train155"  # p3-train155 | ours | both
-    prompts: int = 16  # distinct shuffled prompts per round
-    samples_per_prompt: int = 8
-    shots: int = 8  # seed puzzles shown per prompt
-    temperature: float = 0.9
-    top_p: float = 1.0
-    max_new_tokens: int = 200
-    with_solution: bool = False  # seeds shown with solutions; the proposer's own solution is judged as an attempt
+    mode: str = setting("puzzle", "puzzle: the model writes puzzles | abduction: programs and inputs it runs")
+    model: str = setting("latest", "latest: the last round's model proposes | base: the run's start model")
+    seeds: str = setting("p3-train155", "seed puzzles shown: p3-train155 | ours | both")
+    prompts: int = setting(16, "distinct shuffled prompts per round")
+    samples_per_prompt: int = setting(8, "proposals sampled from each prompt")
+    shots: int = setting(8, "seed puzzles shown per prompt")
+    temperature: float = setting(0.9, "sampling temperature (0: greedy)")
+    top_p: float = setting(1.0, "nucleus sampling: the smallest token set with this much probability")
+    max_new_tokens: int = setting(200, "tokens generated per proposal at most")
+    with_solution: bool = setting(False, "seeds shown with solutions; the proposer's own is judged as an attempt")
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -89,10 +105,10 @@ class ProposeConfig:
 class FilterConfig:
     """Which proposals become corpus puzzles."""
 
-    trivial_check: bool = True  # reject puzzles that simple candidate answers satisfy
-    contamination_threshold: float = 0.8  # similarity to any P3 test instance at or above this is rejected
-    max_source_chars: int = 2000
-    max_target_chars: int = 200  # a constructed or relabeled puzzle's target, written as a literal, at most this
+    trivial_check: bool = setting(True, "reject puzzles that simple candidate answers satisfy")
+    contamination_threshold: float = setting(0.8, "similarity to any P3 test instance at or above this is rejected")
+    max_source_chars: int = setting(2000, "longest puzzle source kept, in characters")
+    max_target_chars: int = setting(200, "longest target of a constructed or relabeled puzzle, as a literal")
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -102,13 +118,13 @@ class FilterConfig:
 class SolveConfig:
     """Attempts at each kept puzzle with the few-shot solve prompt (paper: 100 at temperature 0.9)."""
 
-    attempts: int = 16
-    temperature: float = 0.9
-    top_p: float = 1.0
-    max_new_tokens: int = 150
-    # Hindsight relabeling: up to this many wrong answers per puzzle of target form become verified pairs of a
-    # new puzzle whose target is recomputed from each answer (0: off).
-    relabel_per_puzzle: int = 0
+    attempts: int = setting(16, "solutions sampled per kept puzzle")
+    temperature: float = setting(0.9, "sampling temperature (0: greedy)")
+    top_p: float = setting(1.0, "nucleus sampling: the smallest token set with this much probability")
+    max_new_tokens: int = setting(150, "tokens generated per attempt at most")
+    relabel_per_puzzle: int = setting(
+        0, "hindsight relabeling: wrong answers per target-form puzzle made verified pairs of a new target (0: off)"
+    )
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -118,12 +134,12 @@ class SolveConfig:
 class HeldoutConfig:
     """Held-out measurement after every round (the eval command's settings)."""
 
-    heldout: str = "p3-test228"
-    n: int = 8
-    k: tuple[int, ...] = (1, 8)
-    temperature: float = 0.8
-    max_new_tokens: int = 96
-    limit: int | None = None
+    heldout: str = setting("p3-test228", "p3-test228, p3-test-all, p3-train155, p3-dev, p3-tutorial or a file")
+    n: int = setting(8, "samples per puzzle")
+    k: tuple[int, ...] = setting((1, 8), "pass@k values reported (those <= n)")
+    temperature: float = setting(0.8, "sampling temperature (0: greedy)")
+    max_new_tokens: int = setting(96, "tokens generated per sample at most")
+    limit: int | None = setting(None, "only the first N puzzles")
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -133,13 +149,12 @@ class HeldoutConfig:
 class SelectionConfig:
     """Which verified pairs train the model: per-puzzle cap, a solve-rate band, and which rounds' solutions."""
 
-    max_per_puzzle: int = 8
-    min_solve_rate: float = 0.0
-    max_solve_rate: float = 1.0
-    rounds: str = "all"  # "all": every round up to the current one; "latest": the current round only
-    # The most of the training set that may be synthetic (any origin but seed pairs); 1.0: no cap. Synthetic
-    # augmentation studies report harm once synthetic data outweighs real data by about half (share 1/3).
-    max_synthetic_share: float = 1.0
+    max_per_puzzle: int = setting(8, "verified solutions per puzzle at most (shortest first)")
+    min_solve_rate: float = setting(0.0, "puzzles solved less often than this are left out")
+    max_solve_rate: float = setting(1.0, "puzzles solved more often than this are left out")
+    rounds: str = setting("all", "all: every round up to the current one | latest: the current round only")
+    # Synthetic augmentation studies report harm once synthetic data outweighs real data by about half (1/3).
+    max_synthetic_share: float = setting(1.0, "the most of the training set that may be synthetic (1.0: no cap)")
 
     def __post_init__(self) -> None:
         if not 0.0 < self.max_synthetic_share <= 1.0:
@@ -159,27 +174,29 @@ class SelectionConfig:
 class TrainConfig:
     """Trainer settings; the defaults are the paper's except batch size, which is per device."""
 
-    learning_rate: float = 5e-6
-    epochs: float = 1.0
-    batch_size: int = 8  # sequences (packed blocks) per device per step
-    gradient_accumulation_steps: int = 1
-    block_size: int = 1024
-    packing: bool = True
-    # Packed examples attend only to themselves: positions restart at each example and the attention is
-    # block-diagonal (transformers reads packed sequences from the position ids); false lets them see each other.
-    isolate_examples: bool = True
-    loss_on: str = "all"  # "all" tokens or "solution" only (the completion; the prompt, `def f`, is masked)
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    seed: int = 0
-    max_steps: int = -1  # > 0 overrides epochs
-    logging_steps: int = 10
-    # Any other `transformers.TrainingArguments` field, passed through (these win over puzzleloop's defaults):
-    # e.g. {report_to: [tensorboard], save_strategy: steps, save_steps: 20, gradient_checkpointing: true}.
-    training_args: dict[str, Any] = field(default_factory=dict)
+    learning_rate: float = setting(5e-6, "peak learning rate (linear decay)")
+    epochs: float = setting(1.0, "passes over the training set")
+    batch_size: int = setting(8, "sequences (packed blocks) per device per step")
+    gradient_accumulation_steps: int = setting(1, "steps whose gradients add up before each update")
+    block_size: int = setting(1024, "tokens per packed block (or per example, unpacked)")
+    packing: bool = setting(True, "pack examples into blocks, EOS between them")
+    isolate_examples: bool = setting(
+        True, "packed examples attend only to themselves (per-example positions); false: they see each other"
+    )
+    loss_on: str = setting("all", "all: every token | solution: the completion only (the prompt is masked)")
+    lora: bool = setting(False, "train a LoRA adapter (merged into the saved checkpoint)")
+    lora_r: int = setting(16, "LoRA rank")
+    lora_alpha: int = setting(32, "LoRA scale")
+    warmup_ratio: float = setting(0.0, "share of the steps spent warming up the learning rate")
+    weight_decay: float = setting(0.0, "AdamW weight decay")
+    seed: int = setting(0, "training seed (data order, initialisation of adapters)")
+    max_steps: int = setting(-1, "optimizer steps; > 0 overrides epochs")
+    logging_steps: int = setting(10, "steps between loss log lines")
+    training_args: dict[str, Any] = setting(
+        {},
+        "any other transformers.TrainingArguments field, winning over puzzleloop's defaults, e.g. "
+        "{report_to: [tensorboard], save_strategy: steps, save_steps: 20, gradient_checkpointing: true}",
+    )
 
     def __post_init__(self) -> None:
         for name in (
@@ -211,19 +228,21 @@ class TrainConfig:
 class RunConfig:
     """One self-play run: `rounds` rounds of propose, filter, solve, select, train, evaluate."""
 
-    output_dir: str = "runs/default"
-    model_name_or_path: str = DEFAULT_MODEL
-    rounds: int = 1
-    seed: int = 0
-    device: str = "auto"
-    train_from: str = "base"  # base (paper: retrain the base model on all rounds) | last
-    seed_pairs: str = "none"  # none | ours | p3-train155 | both | all (both + p3-train-rest): verified, trained on
-    p3_dir: str | None = None
-    timeout: float = DEFAULT_TIMEOUT  # sandbox seconds per check, the one default of verify, eval and run
-    memory_mb: int = 1024
-    workers: int = 2
-    batch_size: int | None = None  # sampler sequences decoded together; None chooses automatically
-    block_sequences: int = 128  # sequences sampled between commits to disk (the resume granularity)
+    output_dir: str = setting("runs/default", "the run folder")
+    model_name_or_path: str = setting(DEFAULT_MODEL, "built-in name, hub id or local checkpoint to start from")
+    rounds: int = setting(1, "self-play rounds")
+    seed: int = setting(0, "seed of prompts, sampling and evaluation")
+    device: str = setting("auto", "auto, cpu or cuda")
+    train_from: str = setting("base", "base: retrain the start model on all rounds (paper) | last: continue")
+    seed_pairs: str = setting(
+        "none", "verified seed pairs trained on: none | ours | p3-train155 | both | all (both + p3-train-rest)"
+    )
+    p3_dir: str | None = setting(None, "folder with P3's puzzles.json and split.json (default: the pinned download)")
+    timeout: float = setting(DEFAULT_TIMEOUT, "sandbox seconds per check, the one default of verify, eval and run")
+    memory_mb: int = setting(1024, "sandbox address-space limit per process, MB")
+    workers: int = setting(2, "sandbox worker processes")
+    batch_size: int | None = setting(None, "sequences the sampler decodes together (None: automatic)")
+    block_sequences: int = setting(128, "sequences sampled between commits to disk (the resume granularity)")
     propose: ProposeConfig = field(default_factory=ProposeConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     solve: SolveConfig = field(default_factory=SolveConfig)
@@ -244,6 +263,31 @@ class RunConfig:
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        check_ranges(self)
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one held-out evaluation (the paper's protocol: 5-shot tutorial prompt, temperature 0.8)."""
+
+    model: str = setting(DEFAULT_MODEL, "built-in name, hub id or local checkpoint")
+    heldout: str = setting("p3-test228", "p3-test228, p3-test-all, p3-train155, p3-dev, p3-tutorial or a file")
+    n: int = setting(8, "samples per puzzle")
+    k: tuple[int, ...] = setting((1, 10, 100), "pass@k values, e.g. 1,10,100 (those <= n are reported)")
+    temperature: float = setting(0.8, "sampling temperature (0: greedy)")
+    top_p: float = setting(1.0, "nucleus sampling: the smallest token set with this much probability")
+    max_new_tokens: int = setting(96, "tokens generated per sample at most")
+    seed: int = setting(0, "sampling seed")
+    timeout: float = setting(DEFAULT_TIMEOUT, "sandbox seconds per check")
+    memory_mb: int = setting(1024, "sandbox address-space limit per process, MB")
+    limit: int | None = setting(None, "only the first N puzzles")
+    batch_size: int | None = setting(None, "sequences decoded together (None: automatic)")
+    device: str = setting("auto", "auto, cpu or cuda")
+    p3_dir: str | None = setting(None, "folder with P3's puzzles.json and split.json (default: the pinned download)")
+    block_sequences: int = setting(128, "samples per block written to samples.jsonl (the resume granularity)")
+    workers: int = setting(2, "sandbox worker processes")
+
+    def __post_init__(self) -> None:
         check_ranges(self)
 
 

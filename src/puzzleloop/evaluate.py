@@ -11,15 +11,14 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sandbox import STATUSES, Judge, Limits
-from sandbox.api import DEFAULT_TIMEOUT
 
-from puzzleloop.config import DEFAULT_MODEL, check_ranges
+from puzzleloop.config import EvalConfig
 from puzzleloop.data import P3Instance, load_heldout
 from puzzleloop.external_samples import ExternalSample, read_samples
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic
@@ -34,31 +33,6 @@ SAMPLES_FILE = "samples.jsonl"
 RESULTS_FILE = "results.json"
 # Settings that change what a sample means: a resumed run must use the same ones.
 RESUME_KEYS = ("model", "heldout", "n", "temperature", "top_p", "max_new_tokens", "seed", "timeout", "memory_mb")
-
-
-@dataclass
-class EvalConfig:
-    """Settings of one held-out evaluation (the paper's protocol: 5-shot tutorial prompt, temperature 0.8)."""
-
-    model: str = DEFAULT_MODEL
-    heldout: str = "p3-test228"
-    n: int = 8
-    k: tuple[int, ...] = (1, 10, 100)
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_new_tokens: int = 96
-    seed: int = 0
-    timeout: float = DEFAULT_TIMEOUT
-    memory_mb: int = 1024
-    limit: int | None = None
-    batch_size: int | None = None
-    device: str = "auto"
-    p3_dir: str | None = None
-    block_sequences: int = 128  # samples per block written to samples.jsonl (the resume granularity)
-    workers: int = 2
-
-    def __post_init__(self) -> None:
-        check_ranges(self)
 
 
 class EvalError(RuntimeError):

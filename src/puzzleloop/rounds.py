@@ -20,7 +20,7 @@ from typing import Any
 from sandbox import Judge, Limits
 
 from puzzleloop.cards import CARD_FILE, command_line, model_card
-from puzzleloop.config import ConfigError, RunConfig, config_to_yaml, load_config
+from puzzleloop.config import ConfigError, EvalConfig, RunConfig, config_to_yaml, load_config
 from puzzleloop.construct import (
     TargetForm,
     abduction_prompt,
@@ -32,7 +32,7 @@ from puzzleloop.construct import (
 )
 from puzzleloop.corpus import ORIGINS, Attempt, Corpus, CorpusError, PuzzleRecord, PuzzleRow
 from puzzleloop.data import NAMED_SETS, load_heldout, load_seed_puzzles, named_set
-from puzzleloop.evaluate import EvalConfig, evaluate
+from puzzleloop.evaluate import evaluate
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from puzzleloop.filters import FilterResult, Proposal, filter_proposals, kept
 from puzzleloop.layout import RunLayout
