@@ -99,6 +99,7 @@ _DELEGATED = {
     "verify": ("puzzleloop.verify", "judge (sat, sol) pairs from a JSONL file in the sandbox"),
     "corpus": ("puzzleloop.inspection", "inspect a run's verified corpus: stats, list, show, export"),
     "report": ("puzzleloop.report", "write RUN/report.html: plots and a browsable table of verified puzzles"),
+    "record": ("puzzleloop.record", "record a run as committed evidence in results/NAME (tables, plot, audit)"),
 }
 
 
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from puzzleloop.inspection import RunFolderError
     from puzzleloop.models import ModelError
     from puzzleloop.puzzles import PuzzleError
+    from puzzleloop.record import RecordError
     from puzzleloop.verify import VerifyError
 
     try:
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         HubError,
         ModelError,
         PuzzleError,
+        RecordError,
         RunFolderError,
         SamplesError,
         VerifyError,

@@ -1,34 +1,16 @@
-"""scripts/record_results.py's pure helpers on real inputs: training texts made by the training-set builder from
+"""puzzleloop.record's helpers on real inputs: training texts made by the training-set builder from
 our seed puzzles (and from P3 test puzzles, where the pinned copy is present), and sample rows as the held-out
 evaluation writes them (statuses and reasons copied from a real samples.jsonl)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 from tests.helpers import needs_p3
 
+from puzzleloop import record as rr
 from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.prompts import solved_parts
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, rename_function
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "record_results.py"
-
-
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("record_results", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-rr = _load_script()
 
 
 def _prompt(sat: str, sol: str) -> str:

@@ -12,10 +12,9 @@ copied into git; this keeps what a claim about the run needs, in plain files a r
     config.yaml         the run's frozen configuration
 
 Usage:
-    python scripts/record_results.py RUN_DIR --name NAME [--eval LABEL=EVAL_DIR ...] [--command "..."]
-        [--out-dir DIR]
+    puzzleloop record RUN_DIR --name NAME [--eval LABEL=EVAL_DIR ...] [--command "..."] [--out-dir DIR]
 
-A label ending in `@round<r>` (e.g. `test228@round0`) puts that evaluation on the plot at round r. The script
+A label ending in `@round<r>` (e.g. `test228@round0`) puts that evaluation on the plot at round r. The command
 exits with status 1 when the contamination check fails (the files are written all the same, as the evidence),
 and 2 when an input is missing or malformed.
 """
@@ -30,7 +29,6 @@ import json
 import os
 import platform
 import re
-import shlex
 import shutil
 import sys
 from collections import Counter
@@ -42,16 +40,15 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from puzzleloop.data import TUTORIAL_NAMES, DataError, named_set
+from puzzleloop.cards import command_line
+from puzzleloop.data import TUTORIAL_NAMES, named_set
 from puzzleloop.files import DamagedFileError, read_jsonl_objects, write_json_atomic, write_text_atomic
 from puzzleloop.filters import kept
-from puzzleloop.inspection import RunFolder, RunFolderError, corpus_stats, heldout_index, open_run, pass_keys
+from puzzleloop.inspection import RunFolder, corpus_stats, heldout_index, open_run, pass_keys
 from puzzleloop.layout import CONFIG_FILE, PROPOSALS_FILE, TRAIN_FILE, RunLayout
 from puzzleloop.provenance import git_sha, package_versions
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_hash, parse_module, rename_function
-from puzzleloop.selection import training_rows
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_SET = "p3-test-all"  # every instance of P3's 228 test classes: what must never reach a prompt or training
 TRAIN_SET = "p3-train155"
 OUR_SEED_PREFIX = "seed:"
@@ -302,6 +299,8 @@ def eval_row(label: str, folder: EvalFolder) -> dict[str, Any]:
 
 def contamination_record(run: RunFolder, index: NearDuplicateIndex) -> dict[str, Any]:
     """Seeds of every propose prompt and the puzzle of every training example, checked against P3's test set."""
+    from puzzleloop.selection import training_rows  # it loads datasets (and torch): here, not for `--help`
+
     test = named_set(TEST_SET, run.p3_dir)
     test_classes = {i.name.rsplit(":", 1)[0] for i in test}
     train_names = {i.name for i in named_set(TRAIN_SET, run.p3_dir)}
@@ -453,7 +452,7 @@ def provenance_record(
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": {"sha": sha.removesuffix("-dirty") if sha else None, "dirty": bool(sha and sha.endswith("-dirty"))},
         "commands": list(args.command),
-        "recorded_with": "python scripts/record_results.py " + shlex.join(sys.argv[1:]),
+        "recorded_with": command_line(),
         "run_dir": str(args.run_dir),
         "run_evals_git_sha": {
             str(r): (f.results.get("provenance") or {}).get("git_sha") for r, f in sorted(folders.items())
@@ -537,8 +536,7 @@ def parse_eval(text: str) -> tuple[str, Path]:
     return label.strip(), Path(folder.strip())
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="a finished (or stopped) `puzzleloop run` folder")
     parser.add_argument("--name", required=True, help="results folder name, e.g. cpu-quick-2024-06")
     parser.add_argument(
@@ -550,18 +548,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a standalone `puzzleloop eval` folder; LABEL@round<r> marks it at round r on the plot",
     )
     parser.add_argument("--command", action="append", default=[], help="a command that produced these numbers")
-    parser.add_argument("--out-dir", type=Path, default=None, help="default: results/NAME in this checkout")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: results/NAME in the current folder")
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):
-        parser.error(f"--name {args.name!r}: use letters, digits, '.', '_' and '-' only (it names a folder)")
+        raise RecordError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-' only (it names a folder)")
     labels = Counter(label for label, _ in args.eval)
     if duplicated := [label for label, count in labels.items() if count > 1]:
-        parser.error(f"--eval label {duplicated[0]!r} is given twice")
-    return args
+        raise RecordError(f"--eval label {duplicated[0]!r} is given twice")
 
 
-def record(args: argparse.Namespace) -> int:
-    out = args.out_dir or REPO_ROOT / "results" / args.name
+def run_record(args: argparse.Namespace) -> int:
+    _check_arguments(args)
+    out = args.out_dir or Path("results") / args.name
     if not args.run_dir.is_dir():
         raise RecordError(f"{args.run_dir}: no such run folder")
     config_path = RunLayout(args.run_dir).config
@@ -590,16 +590,3 @@ def record(args: argparse.Namespace) -> int:
         print(f"error: contamination found; see {out / 'contamination.json'}", file=sys.stderr)
         return 1
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return record(args)
-    except (RecordError, RunFolderError, DataError, PuzzleError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
