@@ -69,8 +69,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_selfplay(args: argparse.Namespace) -> int:
+    from puzzleloop.inspection import format_rounds_table
     from puzzleloop.layout import RunLayout
-    from puzzleloop.rounds import SelfPlayRun, format_rounds_table, prepare_run
+    from puzzleloop.rounds import SelfPlayRun, prepare_run
 
     if args.show_config:
         overrides = args.overrides + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
@@ -81,7 +82,7 @@ def _run_selfplay(args: argparse.Namespace) -> int:
     config = prepare_run(args.config, args.output_dir, args.overrides, args.resume)
     print(f"run folder: {config.output_dir}")
     lines = SelfPlayRun(config).run()
-    print(format_rounds_table(lines, config.eval.k))
+    print(format_rounds_table(lines))
     print(f"metrics: {RunLayout(Path(config.output_dir)).metrics}")
     final = lines[-1]["model"]  # a round that verified nothing new keeps the last round's model
     print(f"final model: {final}")

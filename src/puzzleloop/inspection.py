@@ -27,6 +27,7 @@ from puzzleloop.config import ConfigError, load_config
 from puzzleloop.corpus import ORIGINS, Corpus, CorpusError, PuzzleRow, SolutionRow
 from puzzleloop.data import DataError, named_set
 from puzzleloop.files import read_jsonl_objects, write_jsonl_atomic, write_text_atomic
+from puzzleloop.filters import kept
 from puzzleloop.layout import FILTER_FILE, RunLayout
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_form
 
@@ -146,6 +147,45 @@ def pass_keys(line: dict[str, Any]) -> list[str]:
     """The pass@k keys of a metrics line ("pass@1", "pass@8", ...), in increasing k."""
     keys = [k for k in line if re.fullmatch(r"pass@\d+", k)]
     return sorted(keys, key=lambda k: int(k[5:]))
+
+
+def round_label(round_: int) -> str:
+    return "base" if round_ == 0 else str(round_)
+
+
+def rounds_table(lines: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The before/after table of metrics lines (one per evaluated round): header and rows of text cells. The run
+    command prints it, `record` too, and the report renders it as HTML."""
+    keys = sorted({k for line in lines for k in pass_keys(line)}, key=lambda k: int(k[5:]))
+    header = ["round", "proposed", "kept", "verified", "train ex.", *(f"{k} [95% CI]" for k in keys)]
+    header += ["held-out solved", "minutes"]
+    rows = []
+    for line in lines:
+        funnel = line.get("funnel") or {}
+        cells = [round_label(line["round"]), str(line.get("proposed", "-")), str(kept(funnel, "-"))]
+        cells += [str(line.get("verified_puzzles", "-")), str(line.get("training_examples", "-"))]
+        for key in keys:
+            low, high = line.get(f"{key}_ci95") or (None, None)
+            cells.append(f"{line[key]:.2%} [{low:.2%}, {high:.2%}]" if key in line and low is not None else "-")
+        seconds = (line.get("stage_seconds") or {"eval": line.get("eval_seconds")}).values()
+        cells += [str(line.get("solved_puzzles", "-")), f"{sum(s or 0 for s in seconds) / 60:.1f}"]
+        rows.append(cells)
+    return header, rows
+
+
+def format_rounds_table(lines: list[dict[str, Any]]) -> str:
+    """The rounds table as aligned text, under a line naming the held-out set and the evaluation dates."""
+    header, rows = rounds_table(lines)
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    sets = ", ".join(sorted({str(line.get("heldout")) for line in lines if line.get("heldout")})) or "-"
+    dates = sorted(str(line["evaluated_at"])[:10] for line in lines if line.get("evaluated_at"))
+    title = f"held-out set: {sets}" + (f"; evaluated {dates[0]} to {dates[-1]}" if dates else "")
+    return (
+        title
+        + "\n"
+        + "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in table)
+    )
 
 
 # -- diversity -----------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from puzzleloop.cards import command_line
 from puzzleloop.data import TUTORIAL_NAMES, named_set
 from puzzleloop.files import DamagedFileError, read_jsonl_objects, write_json_atomic, write_text_atomic
 from puzzleloop.filters import kept
-from puzzleloop.inspection import RunFolder, corpus_stats, heldout_index, open_run, pass_keys
+from puzzleloop.inspection import RunFolder, corpus_stats, format_rounds_table, heldout_index, open_run, pass_keys
 from puzzleloop.layout import CONFIG_FILE, PROPOSALS_FILE, TRAIN_FILE, RunLayout
 from puzzleloop.provenance import git_sha, package_versions
 from puzzleloop.puzzles import NearDuplicateIndex, PuzzleError, canonical_hash, parse_module, rename_function
@@ -493,11 +493,9 @@ def summary(
     run: RunFolder, rows: list[dict[str, Any]], evals: list[tuple[str, EvalFolder]], contamination: dict, out: Path
 ) -> str:
     """The rounds table and the evaluations, as `puzzleloop run` and `puzzleloop eval` print them."""
-    from puzzleloop.evaluate import format_table  # these import torch; only the printing needs them
-    from puzzleloop.rounds import format_rounds_table
+    from puzzleloop.evaluate import format_table  # it imports torch; only the printing needs it
 
-    ks = tuple(sorted({int(k[5:]) for line in run.metrics for k in pass_keys(line)}))
-    lines = [f"run {run.path}", format_rounds_table(run.metrics, ks), ""]
+    lines = [f"run {run.path}", format_rounds_table(run.metrics), ""]
     lines += [
         f"round {r['round']}: held-out {r['heldout']} (eval of round {r['eval_of_round']}), "
         f"type errors {r['type_error_rate']:.1%}, parse errors {r['parse_error_rate']:.1%} of samples"

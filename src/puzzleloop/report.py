@@ -25,8 +25,16 @@ from pygments.lexers import PythonLexer
 from puzzleloop.arguments import positive_int
 from puzzleloop.corpus import PuzzleRow, SolutionRow
 from puzzleloop.files import write_text_atomic
-from puzzleloop.filters import kept
-from puzzleloop.inspection import RunFolder, corpus_stats, heldout_index, open_run, pass_keys, puzzle_summary
+from puzzleloop.inspection import (
+    RunFolder,
+    corpus_stats,
+    heldout_index,
+    open_run,
+    pass_keys,
+    puzzle_summary,
+    round_label,
+    rounds_table,
+)
 
 REPORT_FILE = "report.html"
 SOLUTIONS_SHOWN = 3
@@ -45,10 +53,6 @@ def _png(draw: Callable[[Figure], None], size: tuple[float, float] = (5.8, 3.4))
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _round_label(round_: int) -> str:
-    return "base" if round_ == 0 else str(round_)
-
-
 def plot_pass_at_k(metrics: list[dict[str, Any]]) -> str | None:
     """Held-out pass@k per round with its 95% interval; None before the first evaluation."""
     if not metrics:
@@ -65,7 +69,7 @@ def plot_pass_at_k(metrics: list[dict[str, Any]]) -> str | None:
             high = [100 * (line[f"{key}_ci95"][1] - line[key]) for line in lines]
             axes.errorbar(x, y, yerr=[low, high], marker="o", capsize=4, label=key)
         rounds = sorted({line["round"] for line in metrics})
-        axes.set_xticks(rounds, [_round_label(r) for r in rounds])
+        axes.set_xticks(rounds, [round_label(r) for r in rounds])
         sets = ", ".join(sorted({str(line.get("heldout", "held-out")) for line in metrics}))
         axes.set(xlabel="round", ylabel="held-out %", title=f"pass@k per round on {sets} (95% interval)")
         axes.set_ylim(bottom=0)
@@ -180,18 +184,7 @@ def _percent(value: float | None) -> str:
 def _rounds_table(metrics: list[dict[str, Any]]) -> str:
     if not metrics:
         return '<p class="empty">no held-out evaluation has finished yet</p>'
-    keys = sorted({k for line in metrics for k in pass_keys(line)}, key=lambda k: int(k[5:]))
-    rows = []
-    for line in metrics:
-        cells = [_round_label(line["round"])]
-        for key in keys:
-            low, high = line.get(f"{key}_ci95") or (None, None)
-            cells.append(f"{_percent(line[key])} [{_percent(low)}, {_percent(high)}]" if key in line else "-")
-        funnel = line.get("funnel") or {}
-        cells += [line.get("solved_puzzles", "-"), funnel.get("proposed", "-"), kept(funnel, "-")]
-        cells += [line.get("verified_puzzles", "-"), line.get("training_examples", "-")]
-        rows.append(cells)
-    header = ["round", *(f"{k} [95% CI]" for k in keys), "held-out solved", "proposed", "kept", "verified", "train ex."]
+    header, rows = rounds_table(metrics)
     return _table(header, rows, "rounds-table")
 
 

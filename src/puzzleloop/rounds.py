@@ -662,37 +662,3 @@ class SelfPlayRun:
 def _brief(info: dict[str, Any]) -> str:
     shown = {k: v for k, v in info.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
-
-
-def format_rounds_table(lines: list[dict[str, Any]], ks: tuple[int, ...]) -> str:
-    """The before/after table printed at the end of a run."""
-    header = ["round", "proposed", "kept", "verified", "train ex."] + [f"pass@{k} [95% CI]" for k in ks]
-    header += ["minutes"]
-    table = [header]
-    for line in lines:
-        funnel = line.get("funnel") or {}
-        seconds = (line.get("stage_seconds") or {"eval": line.get("eval_seconds")}).values()
-        cells = [
-            "base" if line["round"] == 0 else str(line["round"]),
-            str(line.get("proposed", "-")),
-            str(kept(funnel, "-")),
-            str(line.get("verified_puzzles", "-")),
-            str(line.get("training_examples", "-")),
-        ]
-        for k in ks:
-            if f"pass@{k}" in line:
-                low, high = line[f"pass@{k}_ci95"]
-                cells.append(f"{line[f'pass@{k}']:.2%} [{low:.2%}, {high:.2%}]")
-            else:
-                cells.append("-")
-        cells.append(f"{sum(s or 0 for s in seconds) / 60:.1f}")
-        table.append(cells)
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    sets = ", ".join(sorted({str(line.get("heldout")) for line in lines if line.get("heldout")})) or "-"
-    dates = sorted(str(line["evaluated_at"])[:10] for line in lines if line.get("evaluated_at"))
-    title = f"held-out set: {sets}" + (f"; evaluated {dates[0]} to {dates[-1]}" if dates else "")
-    return (
-        title
-        + "\n"
-        + "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in table)
-    )
