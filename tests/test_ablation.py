@@ -16,9 +16,9 @@ def test_two_arms_share_the_corpus_and_are_compared_per_puzzle(tiny_model_dir, t
     overrides = [
         f"output_dir={tmp_path / 'run'}", f"model_name_or_path={tiny_model_dir}", "rounds=1", "seed_pairs=ours",
         "propose.mode=abduction", "propose.model=base", "propose.seeds=ours", "propose.prompts=2",
-        "propose.samples_per_prompt=3", "propose.shots=2", "solve.attempts=2", "solve.max_new_tokens=16",
+        "propose.samples_per_prompt=3", "propose.shots=2", "solve.attempts=2", "solve.sampling.max_new_tokens=16",
         "train.batch_size=2", "train.block_size=256", "eval.heldout=p3-dev", "eval.n=2", "eval.k=[1, 2]",
-        "eval.limit=3", "eval.max_new_tokens=16", "timeout=1.0",
+        "eval.limit=3", "eval.sampling.max_new_tokens=16", "timeout=1.0",
     ]  # fmt: skip
     config = load_config(None, overrides)
     inject_round_one_programs(config)

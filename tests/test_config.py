@@ -7,17 +7,31 @@ from pathlib import Path
 import pytest
 
 from puzzleloop.cli import main
-from puzzleloop.config import ConfigError, RunConfig, config_to_yaml, load_config
+from puzzleloop.config import ConfigError, RunConfig, SamplingSettings, config_to_yaml, load_config
 
 
 def test_defaults_yaml_and_overrides_compose(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("rounds: 2\nsolve:\n  attempts: 4\neval:\n  k: [1, 4]\n  limit: 3\n")
-    config = load_config(path, ["solve.temperature=1", "propose.seeds=both"])
+    config = load_config(path, ["solve.sampling.temperature=1", "propose.seeds=both"])
     assert config.rounds == 2 and config.solve.attempts == 4
-    assert config.solve.temperature == 1.0 and isinstance(config.solve.temperature, float)
+    assert config.solve.sampling.temperature == 1.0 and isinstance(config.solve.sampling.temperature, float)
+    assert config.solve.sampling.max_new_tokens == 150  # the section's own default, not SamplingSettings'
     assert config.eval.k == (1, 4) and config.eval.limit == 3 and config.propose.seeds == "both"
     assert config.train.learning_rate == RunConfig().train.learning_rate
+
+
+def test_a_flat_sampling_setting_is_read_into_its_section_with_a_warning(tmp_path, caplog):
+    """Configs and frozen run folders written before `sampling` was a section still load, the same settings."""
+    path = tmp_path / "old.yaml"
+    path.write_text("propose:\n  temperature: 0.7\n  max_new_tokens: 60\neval:\n  top_p: 0.5\n")
+    with caplog.at_level("WARNING", logger="puzzleloop"):
+        config = load_config(path, ["solve.temperature=0.3"])
+    assert config.propose.sampling == SamplingSettings(temperature=0.7, max_new_tokens=60)
+    assert config.eval.sampling.top_p == 0.5 and config.solve.sampling.temperature == 0.3
+    assert "propose: temperature, max_new_tokens now live(s) under propose.sampling" in caplog.text
+    with pytest.raises(ConfigError, match="solve: temperature is given both flat and under solve.sampling"):
+        load_config(None, ["solve.temperature=0.3", "solve.sampling.temperature=0.4"])
 
 
 def test_frozen_yaml_round_trips(tmp_path):
@@ -82,7 +96,7 @@ print("torch imported:", "torch" in sys.modules)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert "torch imported: False" in done.stdout
-    for key in ("train.training_args = {}", "solve.relabel_per_puzzle = 0", "eval.heldout = p3-test228"):
+    for key in ("train.training_args = {}", "solve.sampling.max_new_tokens = 150", "eval.heldout = p3-test228"):
         assert key in done.stdout, key
     assert all(f"  {name} = " in done.stdout for name in _setting_keys(RunConfig()))  # every --set key is listed
     assert "--top-p TOP_P" in done.stdout and "(default: 1.0)" in done.stdout and "(default: 1,10,100)" in done.stdout

@@ -7,14 +7,15 @@ import pytest
 from tests.helpers import needs_p3
 
 from puzzleloop.cli import main
-from puzzleloop.config import EvalConfig
+from puzzleloop.config import EvalConfig, SamplingSettings
 from puzzleloop.evaluate import EvalError, evaluate, heldout_puzzles
 from puzzleloop.prompts import solution_from_completion
 
 
-def _config(model_dir, **overrides):
-    settings = dict(model=str(model_dir), heldout="p3-test228", n=2, k=(1, 2), max_new_tokens=24, limit=3,
-                    block_sequences=4, timeout=1.0)  # fmt: skip
+def _config(model_dir, temperature=0.8, max_new_tokens=24, **overrides):
+    sampling = SamplingSettings(temperature=temperature, max_new_tokens=max_new_tokens)
+    settings = dict(model=str(model_dir), heldout="p3-test228", n=2, k=(1, 2), limit=3, block_sequences=4,
+                    timeout=1.0, sampling=sampling)  # fmt: skip
     return EvalConfig(**(settings | overrides))
 
 

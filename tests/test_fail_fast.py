@@ -13,7 +13,7 @@ import pytest
 from puzzleloop.cli import main
 from puzzleloop.config import ConfigError, EvalConfig, config_to_yaml, load_config
 from puzzleloop.corpus import Attempt, Corpus, CorpusError, PuzzleRecord
-from puzzleloop.evaluate import EvalError, evaluate
+from puzzleloop.evaluate import EvalError, evaluate, resume_settings
 from puzzleloop.files import DamagedFileError, read_jsonl_objects
 from puzzleloop.models import ModelError, load_model
 from puzzleloop.rounds import SelfPlayRun, prepare_run
@@ -55,24 +55,7 @@ def test_eval_refuses_a_damaged_samples_file_and_leaves_it(tmp_path: Path) -> No
     config = EvalConfig(model=NOT_A_MODEL, heldout=str(heldout), n=2)
     out = tmp_path / "eval"
     out.mkdir()
-    (out / "settings.json").write_text(
-        json.dumps(
-            {
-                k: getattr(config, k)
-                for k in (
-                    "model",
-                    "heldout",
-                    "n",
-                    "temperature",
-                    "top_p",
-                    "max_new_tokens",
-                    "seed",
-                    "timeout",
-                    "memory_mb",
-                )
-            }
-        )
-    )
+    (out / "settings.json").write_text(json.dumps(resume_settings(config)))
     row = {"puzzle": "Four:0", "sample": 0, "completion": "x", "status": "wrong", "tokens": 1}
     damaged = json.dumps(row) + "\n{not json\n" + json.dumps(row | {"sample": 1}) + "\n"
     (out / "samples.jsonl").write_text(damaged)
@@ -133,7 +116,7 @@ def test_a_wrong_heldout_does_not_poison_the_folder(tmp_path: Path) -> None:
         ("eval.n=0", "eval: n must be >= 1, got 0"),
         ("timeout=-1", "timeout must be > 0, got -1.0"),
         ("workers=0", "workers must be >= 1, got 0"),
-        ("propose.top_p=0", "propose: top_p must be in (0, 1], got 0"),
+        ("propose.sampling.top_p=0", "propose.sampling: top_p must be in (0, 1], got 0"),
         ("eval.heldout=missing.json", "'missing.json' is neither a named set"),
     ],
 )

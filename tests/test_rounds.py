@@ -52,11 +52,11 @@ def _write_config(path, model, output_dir):
     settings = {
         "output_dir": str(output_dir), "model_name_or_path": str(model), "rounds": ROUNDS, "timeout": 1.0,
         "block_sequences": 6,
-        "propose": {"seeds": "ours", "prompts": 3, "samples_per_prompt": 4, "shots": 3, "temperature": 0.6,
-                    "max_new_tokens": 120},
-        "solve": {"attempts": 3, "temperature": 0.6, "max_new_tokens": 80},
+        "propose": {"seeds": "ours", "prompts": 3, "samples_per_prompt": 4, "shots": 3,
+                    "sampling": {"temperature": 0.6, "max_new_tokens": 120}},
+        "solve": {"attempts": 3, "sampling": {"temperature": 0.6, "max_new_tokens": 80}},
         "train": {"learning_rate": 1e-4, "max_steps": 2, "batch_size": 2, "block_size": 256},
-        "eval": {"heldout": "p3-test228", "n": 2, "k": [1, 2], "limit": 2, "max_new_tokens": 24},
+        "eval": {"heldout": "p3-test228", "n": 2, "k": [1, 2], "limit": 2, "sampling": {"max_new_tokens": 24}},
     }  # fmt: skip
     path.write_text(yaml.safe_dump(settings))
     return path

@@ -60,25 +60,36 @@ def inline(value: Any) -> str:
     return yaml.safe_dump([plain], default_flow_style=True, width=10**6).strip()[1:-1]
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """One `--option` per field of the settings dataclass `cls`, typed by its annotation, with its help and
-    default, so the command line and the dataclass cannot drift apart."""
-    hints = typing.get_type_hints(cls)
-    for field_ in dataclasses.fields(cls):
-        kind = _value_type(hints[field_.name])
+def add_settings_arguments(parser: argparse.ArgumentParser, defaults: Any) -> None:
+    """One `--option` per field of the settings dataclass instance `defaults` (a nested section's fields by
+    their own names: `--temperature`), typed by its annotation, with its help and default, so the command line
+    and the dataclass cannot drift apart."""
+    hints = typing.get_type_hints(type(defaults))
+    for field_ in dataclasses.fields(defaults):
+        kind, default = _value_type(hints[field_.name]), getattr(defaults, field_.name)
+        if dataclasses.is_dataclass(kind):
+            add_settings_arguments(parser, default)
+            continue
         option = "--" + field_.name.replace("_", "-")
-        default = ",".join(map(str, field_.default)) if isinstance(field_.default, tuple) else inline(field_.default)
-        described = f"{help_text(field_)} (default: {default})"
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else inline(default)
+        described = f"{help_text(field_)} (default: {shown})"
         if kind is bool:
-            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=field_.default, help=described)
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=default, help=described)
         else:
             value_type = positive_ints if typing.get_origin(kind) is tuple else kind
-            parser.add_argument(option, type=value_type, default=field_.default, help=described)
+            parser.add_argument(option, type=value_type, default=default, help=described)
 
 
 def settings_from_arguments(cls: type, args: argparse.Namespace) -> Any:
     """The settings dataclass built from the options `add_settings_arguments` added."""
-    return cls(**{field_.name: getattr(args, field_.name) for field_ in dataclasses.fields(cls)})
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field_ in dataclasses.fields(cls):
+        kind = _value_type(hints[field_.name])
+        values[field_.name] = (
+            settings_from_arguments(kind, args) if dataclasses.is_dataclass(kind) else getattr(args, field_.name)
+        )
+    return cls(**values)
 
 
 def describe_settings(settings: Any, prefix: str = "") -> list[str]:

@@ -25,7 +25,7 @@ def restart_with_fast_malloc() -> None:
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("eval", help="measure pass@k on held-out puzzles (resumable)")
-    add_settings_arguments(p, EvalConfig)
+    add_settings_arguments(p, EvalConfig())
     p.add_argument("--output-dir", type=Path, required=True, help="results.json and samples.jsonl go here")
     p.add_argument("--samples", type=Path, default=None, metavar="FILE",
                    help="judge samples produced elsewhere instead of sampling --model: JSONL rows with task_id (or "

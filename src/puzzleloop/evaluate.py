@@ -11,7 +11,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,14 @@ from puzzleloop.sampling import Sampler, SamplingConfig
 
 SAMPLES_FILE = "samples.jsonl"
 RESULTS_FILE = "results.json"
-# Settings that change what a sample means: a resumed run must use the same ones.
+# Settings that change what a sample means: a resumed run must use the same ones (settings.json, flat).
 RESUME_KEYS = ("model", "heldout", "n", "temperature", "top_p", "max_new_tokens", "seed", "timeout", "memory_mb")
+
+
+def resume_settings(config: EvalConfig) -> dict[str, Any]:
+    """The RESUME_KEYS values of `config`, its sampling settings included."""
+    flat = {f.name: getattr(config, f.name) for f in fields(config)} | asdict(config.sampling)
+    return {key: flat[key] for key in RESUME_KEYS}
 
 
 class EvalError(RuntimeError):
@@ -48,7 +54,7 @@ def heldout_puzzles(config: EvalConfig) -> list[tuple[P3Instance, Puzzle]]:
 
 def _check_resumable(output_dir: Path, config: EvalConfig) -> None:
     settings_path = output_dir / "settings.json"
-    wanted = {key: getattr(config, key) for key in RESUME_KEYS}
+    wanted = resume_settings(config)
     if settings_path.exists():
         try:
             stored = json.loads(settings_path.read_text())
@@ -157,12 +163,8 @@ def _sample_and_judge(
     label: str | bool,
 ) -> list[dict[str, Any]]:
     """n samples for each puzzle of a block, each judged; one row per sample for samples.jsonl."""
-    sampling = SamplingConfig(
-        temperature=config.temperature,
-        top_p=config.top_p,
-        max_new_tokens=config.max_new_tokens,
-        batch_size=config.batch_size,
-        seed=config.seed * 1_000_003 + seed_offset,
+    sampling = SamplingConfig.of(
+        config.sampling, batch_size=config.batch_size, seed=config.seed * 1_000_003 + seed_offset
     )
     completions = sampler.sample([solve_prompt(p, examples) for _, p in block], config.n, sampling, label)
     samples = [

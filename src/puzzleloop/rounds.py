@@ -20,7 +20,7 @@ from typing import Any
 from sandbox import Judge, Limits
 
 from puzzleloop.cards import CARD_FILE, command_line, model_card
-from puzzleloop.config import ConfigError, EvalConfig, RunConfig, config_to_yaml, load_config
+from puzzleloop.config import ConfigError, EvalConfig, HeldoutConfig, RunConfig, config_to_yaml, load_config
 from puzzleloop.construct import (
     TargetForm,
     abduction_prompt,
@@ -338,10 +338,8 @@ class SelfPlayRun:
             pending = [i for i in range(start, min(start + block, len(prompts))) if i not in done]
             if not pending:
                 continue
-            sampling = SamplingConfig(
-                temperature=cfg.temperature,
-                top_p=cfg.top_p,
-                max_new_tokens=cfg.max_new_tokens,
+            sampling = SamplingConfig.of(
+                cfg.sampling,
                 batch_size=self.config.batch_size,
                 seed=self.config.seed * 7919 + round_ * 131 + start,
                 functions=2 if cfg.with_solution or cfg.mode == "abduction" else 1,
@@ -456,12 +454,8 @@ class SelfPlayRun:
         for start in range(0, len(todo), step):
             block = todo[start : start + step]
             puzzles = [parse_puzzle(row.source, name=f"puzzle {row.id}") for row in block]
-            sampling = SamplingConfig(
-                temperature=cfg.temperature,
-                top_p=cfg.top_p,
-                max_new_tokens=cfg.max_new_tokens,
-                batch_size=self.config.batch_size,
-                seed=self.config.seed * 104729 + block[0].id,
+            sampling = SamplingConfig.of(
+                cfg.sampling, batch_size=self.config.batch_size, seed=self.config.seed * 104729 + block[0].id
             )
             label = f"solve {start + 1}-{start + len(block)}/{len(todo)}"
             completions = sampler.sample([solve_prompt(p, examples) for p in puzzles], cfg.attempts, sampling, label)
@@ -583,18 +577,13 @@ class SelfPlayRun:
 
     def eval_config(self, model_name: str) -> EvalConfig:
         """The eval command's settings for measuring `model_name` the way this run measures its rounds."""
-        cfg = self.config.eval
+        heldout = {f.name: getattr(self.config.eval, f.name) for f in dataclasses.fields(HeldoutConfig)}
         return EvalConfig(
+            **heldout,
             model=model_name,
-            heldout=cfg.heldout,
-            n=cfg.n,
-            k=cfg.k,
-            temperature=cfg.temperature,
-            max_new_tokens=cfg.max_new_tokens,
             seed=self.config.seed,
             timeout=self.config.timeout,
             memory_mb=self.config.memory_mb,
-            limit=cfg.limit,
             batch_size=self.config.batch_size,
             block_sequences=self.config.block_sequences,
             device=self.config.device,

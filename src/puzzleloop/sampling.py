@@ -9,6 +9,7 @@ instead of copying the whole cache, and a new sequence copies only its own promp
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -16,11 +17,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.cache_utils import Cache, DynamicLayer
+
+from puzzleloop.config import SamplingSettings
 
 FUNCTION_END = re.compile(r"\n(?=\S)")
 PREFILL_TOKEN_BUDGET = 8192  # rows x padded length per prefill forward; bounds the attention scores' memory
@@ -48,28 +52,24 @@ def cut_at_function_end(text: str) -> str:
 
 
 @dataclass
-class SamplingConfig:
-    """How to sample; ``temperature`` 0 means greedy, ``batch_size`` None means fit it to memory."""
+class SamplingConfig(SamplingSettings):
+    """A stage's sampling settings plus what one call needs: ``temperature`` 0 means greedy, ``batch_size`` None
+    means fit it to memory, ``seed`` seeds each sequence (sequence i of a call draws from seed + i)."""
 
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_new_tokens: int = 128
     batch_size: int | None = None
     seed: int = 0
     stop_strings: tuple[str, ...] = ()
     functions: int = 1  # top-level functions a completion may write (1: just the open def it continues)
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"SamplingConfig.temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"SamplingConfig.top_p must be in (0, 1], got {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"SamplingConfig.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        super().__post_init__()  # temperature, top_p, max_new_tokens and batch_size in range
         if self.functions < 1:
             raise ValueError(f"SamplingConfig.functions must be >= 1, got {self.functions}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"SamplingConfig.batch_size must be >= 1 or None, got {self.batch_size}")
+
+    @classmethod
+    def of(cls, settings: SamplingSettings, **call: Any) -> SamplingConfig:
+        """A stage's settings with one call's batch size, seed, stop strings or function count."""
+        return cls(**dataclasses.asdict(settings), **call)
 
 
 @dataclass
