@@ -32,9 +32,10 @@ def test_cli_eval_writes_results_and_samples(tiny_model_dir, tmp_path, capsys):
     assert "pass@3" not in results
     assert sum(results["status_counts"].values()) == 6
     assert results["settings"]["model"] == str(tiny_model_dir) and results["provenance"]["versions"]["torch"]
+    assert results["heldout"] == "p3-test228" and results["finished_at"].startswith("20")  # which set, and when
     assert Counter(s["status"] for s in samples) == {k: v for k, v in results["status_counts"].items() if v}
     assert all(s["puzzle"].endswith(":0") for s in samples)
-    assert "pass@1" in capsys.readouterr().out
+    assert "held-out set: p3-test228, finished 20" in capsys.readouterr().out
 
 
 @needs_p3

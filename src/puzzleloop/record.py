@@ -580,7 +580,9 @@ def run_record(args: argparse.Namespace) -> int:
         )
         write_json_atomic(out / "corpus.json", stats)
         write_json_atomic(out / "contamination.json", contamination)
-        plot_rounds(rows, evals, f"{args.name}: held-out pass@k per round (95% CI)", out / "rounds.png")
+        today = datetime.now(UTC).date().isoformat()
+        title = f"{args.name}: held-out pass@k per round (95% CI), recorded {today}"
+        plot_rounds(rows, evals, title, out / "rounds.png")
         write_json_atomic(out / "provenance.json", provenance_record(args, folders, evals))
         shutil.copyfile(config_path, out / CONFIG_FILE)
         print(summary(run, rows, evals, contamination, out))

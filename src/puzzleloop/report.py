@@ -71,7 +71,9 @@ def plot_pass_at_k(metrics: list[dict[str, Any]]) -> str | None:
         rounds = sorted({line["round"] for line in metrics})
         axes.set_xticks(rounds, [round_label(r) for r in rounds])
         sets = ", ".join(sorted({str(line.get("heldout", "held-out")) for line in metrics}))
-        axes.set(xlabel="round", ylabel="held-out %", title=f"pass@k per round on {sets} (95% interval)")
+        dates = sorted(str(line["evaluated_at"])[:10] for line in metrics if line.get("evaluated_at"))
+        when = f", evaluated {dates[-1]}" if dates else ""
+        axes.set(xlabel="round", ylabel="held-out %", title=f"pass@k per round on {sets} (95% interval{when})")
         axes.set_ylim(bottom=0)
         axes.legend()
 
