@@ -9,6 +9,7 @@ from tests.helpers import inject_round_one_programs, needs_p3
 from puzzleloop.ablation import ablation
 from puzzleloop.config import load_config
 from puzzleloop.rounds import SelfPlayRun
+from puzzleloop.train import RESULT_FILE
 
 
 @needs_p3
@@ -35,6 +36,9 @@ def test_two_arms_share_the_corpus_and_are_compared_per_puzzle(tiny_model_dir, t
     }
     assert all(r["n"] == "2" and 0 <= int(r["c"]) <= 2 for r in rows)
     assert json.loads((tmp_path / "results" / "ablation.json").read_text()) == summary
+    assert load_config(tmp_path / "results" / "config.yaml") == config
+    recorded = json.loads((tmp_path / "results" / "provenance.json").read_text())
+    assert recorded["command"] and "torch" in recorded["versions"] and recorded["cpus"] >= 1
     for arm in ("seeds-only", "self-play"):
         assert (tmp_path / "run" / f"{arm}-seed1" / "checkpoint" / "config.json").is_file()
 
@@ -45,3 +49,10 @@ def test_two_arms_share_the_corpus_and_are_compared_per_puzzle(tiny_model_dir, t
     assert {k: v for k, v in again.items() if k != "recorded_at"} == {
         k: v for k, v in summary.items() if k != "recorded_at"
     }
+
+    # an arm that changes how it trains, not what on: packed examples that see each other
+    third = ablation(SelfPlayRun(config, log=logged.append), tmp_path / "results", [0], steps=2,
+                     arms=("packing-unisolated", "self-play"), log=logged.append)  # fmt: skip
+    trained = json.loads((tmp_path / "run" / "packing-unisolated-seed0" / "checkpoint" / RESULT_FILE).read_text())
+    assert trained["config"]["isolate_examples"] is False and trained["result"]["steps"] == 2
+    assert third["self-play minus packing-unisolated, pass@2"]["whole"]["puzzles"] == 3

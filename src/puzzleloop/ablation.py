@@ -8,8 +8,9 @@
    selection, its synthetic cap included).
 3. Each model is evaluated on the run's held-out set (p3-dev while choosing) with the run's eval settings.
 
-It writes results/<name>/per_puzzle.csv (arm,seed,puzzle,n,c) and results/<name>/ablation.json: own pairs trained
-per seed, each arm's pass@k, and the paired bootstrap over puzzles of the difference, for the whole set and for
+It writes results/<name>/per_puzzle.csv (arm,seed,puzzle,n,c), config.yaml (the run's), provenance.json (command,
+commit, versions, cores) and ablation.json: own pairs trained per seed, each arm's pass@k, and the paired
+bootstrap over puzzles of the difference, for the whole set and for
 its clean half (the classes in neither P3 split): the second arm named minus the first. Every step resumes: a
 finished model or evaluation is reused.
 """
@@ -19,15 +20,19 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from puzzleloop.cards import command_line
+from puzzleloop.config import config_to_yaml
 from puzzleloop.data import named_set
 from puzzleloop.evaluate import evaluate
 from puzzleloop.metrics import paired_difference
+from puzzleloop.provenance import provenance
 from puzzleloop.rounds import SelfPlayRun
 from puzzleloop.selection import select_training_set
 
@@ -95,7 +100,7 @@ def ablation(
                 for puzzle, c in results["per_puzzle"].items()
             ]
             summary = _summary(run, table, own_pairs, seeds, steps)
-            _write(results_dir, table, summary)
+            _write(results_dir, table, summary, run)
     return summary
 
 
@@ -128,8 +133,11 @@ def _summary(
     return summary
 
 
-def _write(folder: Path, table: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+def _write(folder: Path, table: list[dict[str, Any]], summary: dict[str, Any], run: SelfPlayRun) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(config_to_yaml(run.config))
+    record = {"recorded_at": summary["recorded_at"], "command": command_line(), **provenance(), "cpus": os.cpu_count()}
+    (folder / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
     with open(folder / "per_puzzle.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["arm", "seed", "puzzle", "n", "c"])
         writer.writeheader()
