@@ -1,103 +1,187 @@
-"""Useful tokens/s of plain ``model.generate`` versus puzzleloop's Sampler on one solve workload.
+"""Useful tokens/s of puzzleloop's Sampler against fair library baselines and the machine's bound, in one run.
 
-Workload: the first held-out P3 puzzles (test228 order) x n samples with the paper's 5-shot prompt.
-"Useful" tokens are those up to each sample's stop (end of function, EOS); ``generate`` keeps decoding to
-``max_new_tokens`` and prefills the prompt once per sample, which is what the Sampler avoids.
+Workloads: `solve` (the paper's 5-shot prompt on the first test228 puzzles x n samples) and `propose` (8-shot
+propose prompts from the train155 seeds x n samples). "Useful" tokens are those up to each sample's stop (the end
+of its function, or EOS). Methods, on the same prompts and settings:
 
-    python scripts/bench_sampling.py [--model smollm2-135m] [--puzzles 8] [--samples 16] [--max-new-tokens 128]
-                                     [--skip-generate]
+    generate        model.generate, one prompt at a time with num_return_sequences=n and the stop rule as a
+                    StoppingCriteria (each sequence stops at its function's end)
+    continuous      transformers' continuous batching (model.generate_batch), which stops at EOS only
+    sampler         puzzleloop.sampling.Sampler
+    bound           tokens/s the dense fp32 GEMM rate of this machine, measured in the same run, allows a model
+                    of this size (2 x parameters FLOPs per token); each method's share of it is printed
+
+    python scripts/bench_sampling.py [--puzzles 8] [--samples 16] [--max-new-tokens 128]
+        [--methods generate continuous sampler] [--workloads solve propose]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
+from collections.abc import Callable
 
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import GenerationConfig, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
 from puzzleloop.config import DEFAULT_MODEL
 from puzzleloop.data import named_set
 from puzzleloop.models import load_model
-from puzzleloop.prompts import solve_prompt, tutorial_examples
+from puzzleloop.prompts import SeedExample, propose_prompt, solve_prompt, tutorial_examples
 from puzzleloop.puzzles import parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig, stop_position
 
+METHODS = ("generate", "continuous", "sampler")
 
-def five_shot_prompts(count: int) -> list[str]:
-    """The paper's solve prompt (puzzleloop's own) for the first ``count`` test228 puzzles."""
+
+def solve_prompts(count: int) -> list[str]:
+    """The paper's solve prompt (puzzleloop's own) for the first `count` test228 puzzles."""
     examples = tutorial_examples()
     return [solve_prompt(parse_puzzle(p.sat, p.name), examples) for p in named_set("p3-test228")[:count]]
 
 
-def useful_tokens(tokenizer: PreTrainedTokenizerBase, tokens: list[int], eos_ids: set[int]) -> int:
+def propose_prompts(count: int) -> list[str]:
+    """`count` 8-shot propose prompts from the train155 seeds, as a run's propose stage builds them."""
+    seeds = [SeedExample(i.name, i.sat) for i in named_set("p3-train155")]
+    rng = random.Random(0)
+    return [propose_prompt(seeds, 8, rng).text for _ in range(count)]
+
+
+def useful_tokens(tokenizer: PreTrainedTokenizerBase, tokens: list[int], eos_ids: set[int], functions: int) -> int:
     """Tokens a sample needed: up to and including the one that completes its stop, EOS, or all of them."""
     for k in range(1, len(tokens) + 1):
-        if tokens[k - 1] in eos_ids or stop_position(tokenizer.decode(tokens[:k], skip_special_tokens=True)):
+        text = tokenizer.decode(tokens[:k], skip_special_tokens=True)
+        if tokens[k - 1] in eos_ids or stop_position(text, functions=functions) is not None:
             return k
     return len(tokens)
 
 
-def bench_generate(sampler: Sampler, prompts: list[str], n: int, config: SamplingConfig) -> tuple[int, float]:
-    """Plain HF sampling, one prompt at a time with ``num_return_sequences=n``; returns (useful tokens, s)."""
+class StopRule(StoppingCriteria):
+    """The Sampler's stop rule for `generate`: a sequence is done once its new text ends its function."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt_length: int, functions: int):
+        self.tokenizer, self.prompt_length, self.functions = tokenizer, prompt_length, functions
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: object) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
+        done = [stop_position(text, functions=self.functions) is not None for text in texts]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _generation_config(tokenizer: PreTrainedTokenizerBase, config: SamplingConfig, n: int) -> GenerationConfig:
+    return GenerationConfig(
+        do_sample=True,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.max_new_tokens,
+        num_return_sequences=n,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def _useful(sampler: Sampler, outputs: list[list[int]], functions: int) -> int:
+    return sum(useful_tokens(sampler.tokenizer, row, sampler.eos_ids, functions) for row in outputs)
+
+
+def run_generate(sampler: Sampler, prompts: list[str], n: int, config: SamplingConfig) -> int:
     model, tokenizer = sampler.model, sampler.tokenizer
     torch.manual_seed(config.seed)
-    useful, start = 0, time.perf_counter()
+    outputs = []
     for prompt in prompts:
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+        length = inputs.input_ids.shape[1]
+        stop = StoppingCriteriaList([StopRule(tokenizer, length, config.functions)])
         with torch.inference_mode():
             out = model.generate(
-                **inputs,
-                do_sample=True,
-                temperature=config.temperature,
-                top_p=config.top_p,
-                max_new_tokens=config.max_new_tokens,
-                num_return_sequences=n,
-                pad_token_id=tokenizer.pad_token_id,
+                **inputs, generation_config=_generation_config(tokenizer, config, n), stopping_criteria=stop
             )
-        generated = out[:, inputs.input_ids.shape[1] :].tolist()
-        useful += sum(useful_tokens(tokenizer, row, sampler.eos_ids) for row in generated)
-    return useful, time.perf_counter() - start
+        outputs += out[:, length:].tolist()
+    return _useful(sampler, outputs, config.functions)
+
+
+def run_continuous(sampler: Sampler, prompts: list[str], n: int, config: SamplingConfig) -> int:
+    model, tokenizer = sampler.model, sampler.tokenizer
+    torch.manual_seed(config.seed)
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    with torch.inference_mode():
+        results = model.generate_batch(ids, generation_config=_generation_config(tokenizer, config, n))
+    return _useful(sampler, [result.generated_tokens for result in results.values()], config.functions)
+
+
+def run_sampler(sampler: Sampler, prompts: list[str], n: int, config: SamplingConfig) -> int:
+    result = sampler.sample(prompts, n, config, progress=False)
+    return sum(c.num_tokens for row in result for c in row)  # the Sampler stops each sample at its stop
+
+
+# Each returns the useful tokens it sampled.
+RUNNERS: dict[str, Callable[[Sampler, list[str], int, SamplingConfig], int]] = {
+    "generate": run_generate,
+    "continuous": run_continuous,
+    "sampler": run_sampler,
+}
+
+
+def gemm_rate(size: int = 2048, repeats: int = 8) -> float:
+    """Dense fp32 matrix-product FLOP/s on this machine (the best of `repeats`)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--puzzles", type=int, default=8)
+    parser.add_argument("--puzzles", type=int, default=8, help="prompts per workload")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-generate", action="store_true", help="time the Sampler only (the baseline is slow)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--workloads", nargs="+", choices=("solve", "propose"), default=["solve", "propose"])
     args = parser.parse_args()
 
     model, tokenizer = load_model(args.model, args.device)
     sampler = Sampler(model, tokenizer)
-    prompts = five_shot_prompts(args.puzzles)
-    config = SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed)
-    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    parameters = sum(p.numel() for p in model.parameters())
+    rate = gemm_rate()
+    bound = rate / (2 * parameters)
     print(
-        f"{args.model} on {model.device} ({torch.get_num_threads()} threads): {len(prompts)} puzzles x "
-        f"{args.samples} samples, prompts {min(lengths)}-{max(lengths)} tokens, "
-        f"max_new_tokens {args.max_new_tokens}, temperature {args.temperature}"
+        f"{args.model} on {model.device} ({torch.get_num_threads()} threads), {parameters / 1e6:.0f}M parameters; "
+        f"fp32 GEMM {rate / 1e9:.1f} GFLOP/s, so at most {bound:.0f} tokens/s at 2 FLOPs per parameter per token"
     )
-
-    if not args.skip_generate:
-        base_useful, base_s = bench_generate(sampler, prompts, args.samples, config)
-        print(f"generate: {base_useful} useful tokens in {base_s:.1f} s = {base_useful / base_s:.1f} useful tok/s")
-
-    result = sampler.sample(prompts, args.samples, config, progress="sampler")
-    ours = sampler.stats
-    ours_useful = sum(c.num_tokens for row in result for c in row)
-    finished = sum(c.finished for row in result for c in row)
-    print(
-        f"sampler:  {ours_useful} useful tokens in {ours.seconds:.1f} s = {ours_useful / ours.seconds:.1f} "
-        f"useful tok/s ({finished}/{len(prompts) * args.samples} finished, prefill {ours.prefill_tokens} tokens, "
-        f"{ours.decode_steps} decode steps)"
-    )
-    if not args.skip_generate:
-        print(f"speed-up: {(ours_useful / ours.seconds) / (base_useful / base_s):.2f}x")
+    for workload in args.workloads:
+        prompts = solve_prompts(args.puzzles) if workload == "solve" else propose_prompts(args.puzzles)
+        functions = 1 if workload == "solve" else 2
+        config = SamplingConfig(
+            temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed, functions=functions
+        )
+        lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        print(
+            f"\n{workload}: {len(prompts)} prompts x {args.samples} samples, prompts {min(lengths)}-{max(lengths)} "
+            f"tokens, max_new_tokens {args.max_new_tokens}, temperature {args.temperature}"
+        )
+        speeds = {}
+        for method in args.methods:
+            start = time.perf_counter()
+            useful = RUNNERS[method](sampler, prompts, args.samples, config)
+            seconds = time.perf_counter() - start
+            speeds[method] = useful / seconds
+            print(
+                f"  {method:<11} {useful:>6} useful tokens in {seconds:7.1f} s = {speeds[method]:6.1f} useful tok/s "
+                f"({speeds[method] / bound:.1%} of the bound)"
+            )
+        if "sampler" in speeds:
+            for method, speed in speeds.items():
+                if method != "sampler":
+                    print(f"  sampler / {method}: {speeds['sampler'] / speed:.2f}x")
 
 
 if __name__ == "__main__":
