@@ -170,6 +170,7 @@ def test_training_args_pass_through_and_clashes_are_named(tmp_path: Path) -> Non
         ({"learning_rate": 1.0}, "train.training_args.learning_rate: set train.learning_rate instead"),
         ({"output_dir": "x"}, "train.training_args.output_dir: puzzleloop sets it"),
         ({"learning_rat": 1.0}, "train.training_args.learning_rat: not a field of transformers.TrainingArguments"),
+        ({"report_to": ["clearml"]}, "train.training_args.report_to: clearml is not installed"),
     ):
         with pytest.raises(ValueError, match=message):
             training_arguments(TrainConfig(training_args=extra), tmp_path)

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer, TrainingArguments
+from transformers.integrations import get_available_reporting_integrations
 from transformers.trainer import TRAINER_STATE_NAME
 
 from puzzleloop.config import TrainConfig
@@ -181,7 +182,7 @@ def training_arguments(config: TrainConfig, output_dir: Path, progress: bool = T
         "dataloader_pin_memory": cuda,
     }
     try:
-        return TrainingArguments(
+        args = TrainingArguments(
             output_dir=str(output_dir),
             remove_unused_columns=False,
             per_device_train_batch_size=config.batch_size,
@@ -197,6 +198,10 @@ def training_arguments(config: TrainConfig, output_dir: Path, progress: bool = T
         )
     except (TypeError, ValueError) as error:
         raise ValueError(f"train.training_args: {error}") from None
+    missing = [name for name in args.report_to if name not in get_available_reporting_integrations()]
+    if missing:  # the Trainer would find out only after a round of sampling
+        raise ValueError(f"train.training_args.report_to: {missing[0]} is not installed (pip install {missing[0]})")
+    return args
 
 
 def train(
