@@ -1,3 +1,7 @@
+"""`python -m puzzleloop ...`: the same command line as the `puzzleloop` script."""
+
+import sys
+
 from puzzleloop.cli import main
 
-raise SystemExit(main())
+sys.exit(main())

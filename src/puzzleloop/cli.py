@@ -77,6 +77,11 @@ def _run_selfplay(args: argparse.Namespace) -> int:
         overrides = args.overrides + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
         print(commented_yaml(load_config(args.config, overrides)))
         return 0
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # set by accelerate launch / torchrun
+        raise SystemExit(
+            "puzzleloop run: runs in one process for now; under a multi-process launch every process would write "
+            "the same run folder. Start it without accelerate launch (training still uses every local core or GPU)"
+        )
     if args.config is None and not args.resume:
         raise SystemExit("puzzleloop run: give a config file (e.g. configs/cpu-quick.yaml) or --resume --output-dir D")
     config = prepare_run(args.config, args.output_dir, args.overrides, args.resume)
