@@ -277,9 +277,7 @@ class RunConfig:
             "propose.model": (self.propose.model, ("latest", "base")),
             "seed_pairs": (self.seed_pairs, ("none", "p3-train155", "ours", "both", "all")),
             "train_from": (self.train_from, ("base", "last")),
-            "select.rounds": (self.select.rounds, ("all", "latest")),
-            "train.loss_on": (self.train.loss_on, ("all", "solution")),
-        }
+        }  # select.rounds and train.loss_on are their sections' own checks
         for name, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ConfigError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
