@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from puzzleloop.cli import main
 from puzzleloop.config import ConfigError, RunConfig, SamplingSettings, config_to_yaml, load_config
@@ -136,3 +137,19 @@ def test_run_refuses_a_multi_process_launch_before_touching_the_run_folder(tmp_p
 def test_python_dash_m_puzzleloop_is_the_command_line() -> None:
     done = subprocess.run([sys.executable, "-m", "puzzleloop", "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("puzzleloop ")
+
+
+def test_a_run_folder_is_compared_by_its_settings_not_its_text(tmp_path) -> None:
+    """A run folder frozen in the flat sampling layout holds the same settings; a changed one is named."""
+    from puzzleloop.rounds import prepare_run
+
+    run_dir = tmp_path / "run"
+    config = prepare_run(Path("configs/cpu-quick.yaml"), str(run_dir), [], resume=False)
+    frozen = run_dir / "config.yaml"
+    settings = yaml.safe_load(frozen.read_text())
+    for section in ("propose", "solve", "eval"):
+        settings[section] |= settings[section].pop("sampling")  # as frozen before `sampling` was a section
+    frozen.write_text(yaml.safe_dump(settings, sort_keys=False))
+    assert prepare_run(Path("configs/cpu-quick.yaml"), str(run_dir), [], resume=False) == config
+    with pytest.raises(ConfigError, match=r"other settings \(solve.attempts: 4 -> 5\)"):
+        prepare_run(Path("configs/cpu-quick.yaml"), str(run_dir), ["solve.attempts=5"], resume=False)

@@ -49,7 +49,7 @@ from puzzleloop.prompts import (
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig
 from puzzleloop.selection import select_training_set, synthetic_share, training_rows
-from puzzleloop.tracking import RoundTracker
+from puzzleloop.tracking import RoundTracker, flatten
 from puzzleloop.train import train, training_arguments
 
 SEED_TIMEOUT = 20.0  # seconds per reference solution in the seed stage
@@ -85,10 +85,11 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
     else:
         config = load_config(config_path, overrides + ([f"output_dir={output_dir}"] if output_dir else []))
         frozen = RunLayout(Path(config.output_dir)).config
-        if frozen.exists() and frozen.read_text() != config_to_yaml(config):
+        # compared as settings, not text: a frozen config of an earlier layout holds the same settings
+        if frozen.exists() and (changed := _changed_settings(load_config(frozen), config)):
             raise ConfigError(
-                f"{frozen.parent} already holds a run with other settings: add --resume to continue it, "
-                "or choose another --output-dir"
+                f"{frozen.parent} already holds a run with other settings ({changed}): add --resume to continue "
+                "it, or choose another --output-dir"
             )
     if config.eval.heldout not in NAMED_SETS:  # a named set is checked when P3 is read; a file is checked now
         load_heldout(config.eval.heldout)
@@ -103,18 +104,9 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
 
 def _changed_settings(old: RunConfig, new: RunConfig) -> str:
     """`key: old -> new` for each setting that differs, dotted for sections."""
-
-    def flat(config: RunConfig) -> dict[str, Any]:
-        rows: dict[str, Any] = {}
-        for key, value in dataclasses.asdict(config).items():
-            if isinstance(value, dict):
-                rows.update({f"{key}.{sub}": v for sub, v in value.items()})
-            else:
-                rows[key] = value
-        return rows
-
-    before, after = flat(old), flat(new)
-    return ", ".join(f"{key}: {before[key]!r} -> {after[key]!r}" for key in after if before[key] != after[key])
+    before, after = flatten(dataclasses.asdict(old), "."), flatten(dataclasses.asdict(new), ".")
+    keys = list(after) + [key for key in before if key not in after]
+    return ", ".join(f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in keys if before.get(k) != after.get(k))
 
 
 # What each `propose.seeds` / `seed_pairs` value draws from: P3 named sets, and "ours" (seed_puzzles/).
