@@ -173,14 +173,20 @@ def rounds_table(lines: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
     return header, rows
 
 
+def measured_on(lines: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """The held-out sets metrics lines name ("p3-dev", or "" for lines from before they did) and their
+    evaluation dates, sorted (YYYY-MM-DD)."""
+    sets = ", ".join(sorted({str(line["heldout"]) for line in lines if line.get("heldout")}))
+    return sets, sorted(str(line["evaluated_at"])[:10] for line in lines if line.get("evaluated_at"))
+
+
 def format_rounds_table(lines: list[dict[str, Any]]) -> str:
     """The rounds table as aligned text, under a line naming the held-out set and the evaluation dates."""
     header, rows = rounds_table(lines)
     table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    sets = ", ".join(sorted({str(line.get("heldout")) for line in lines if line.get("heldout")})) or "-"
-    dates = sorted(str(line["evaluated_at"])[:10] for line in lines if line.get("evaluated_at"))
-    title = f"held-out set: {sets}" + (f"; evaluated {dates[0]} to {dates[-1]}" if dates else "")
+    sets, dates = measured_on(lines)
+    title = f"held-out set: {sets or '-'}" + (f"; evaluated {dates[0]} to {dates[-1]}" if dates else "")
     return (
         title
         + "\n"

@@ -29,6 +29,7 @@ from puzzleloop.inspection import (
     RunFolder,
     corpus_stats,
     heldout_index,
+    measured_on,
     open_run,
     pass_keys,
     puzzle_summary,
@@ -70,8 +71,8 @@ def plot_pass_at_k(metrics: list[dict[str, Any]]) -> str | None:
             axes.errorbar(x, y, yerr=[low, high], marker="o", capsize=4, label=key)
         rounds = sorted({line["round"] for line in metrics})
         axes.set_xticks(rounds, [round_label(r) for r in rounds])
-        sets = ", ".join(sorted({str(line.get("heldout", "held-out")) for line in metrics}))
-        dates = sorted(str(line["evaluated_at"])[:10] for line in metrics if line.get("evaluated_at"))
+        sets, dates = measured_on(metrics)
+        sets = sets or "held-out"
         when = f", evaluated {dates[-1]}" if dates else ""
         axes.set(xlabel="round", ylabel="held-out %", title=f"pass@k per round on {sets} (95% interval{when})")
         axes.set_ylim(bottom=0)

@@ -165,7 +165,8 @@ class SelfPlayRun:
     def tracker(self) -> RoundTracker:
         """The trackers `train.training_args.report_to` names, for the rounds' metrics lines (opened once)."""
         if self._tracker is None:
-            report_to = self.config.train.training_args.get("report_to")
+            # the Trainer's own reading of report_to (a name, a list, "all" or "none"), so both use the same trackers
+            report_to = training_arguments(self.config.train, self.layout.root, progress=False).report_to
             config = dataclasses.asdict(self.config)
             self._tracker = RoundTracker(report_to, self.layout.tracking, "rounds", config)
         return self._tracker

@@ -13,14 +13,6 @@ from typing import Any
 from accelerate.tracking import LOGGER_TYPE_TO_CLASS, GeneralTracker, filter_trackers
 
 
-def tracker_names(report_to: str | list[str] | None) -> list[str]:
-    """`report_to` as TrainingArguments reads it: a name, a list of names, "all", or "none" / None for none."""
-    if report_to is None or report_to == "none":
-        return []
-    names = [report_to] if isinstance(report_to, str) else list(report_to)
-    return [name for name in names if name != "none"]
-
-
 def flatten(values: dict[str, Any], sep: str, prefix: str = "") -> dict[str, Any]:
     """The leaves of a nested record, keyed by their `sep`-joined path."""
     flat: dict[str, Any] = {}
@@ -44,16 +36,15 @@ def scalars(values: dict[str, Any]) -> dict[str, float]:
 class RoundTracker:
     """One tracker run per self-play run; `log` sends one round's metrics line."""
 
-    def __init__(self, report_to: str | list[str] | None, logging_dir: Path, run_name: str, config: dict[str, Any]):
+    def __init__(self, report_to: list[str], logging_dir: Path, run_name: str, config: dict[str, Any]):
+        """`report_to` as TrainingArguments normalised it (a list of tracker names, "all" resolved)."""
         self.trackers: list[GeneralTracker] = []
-        for name in filter_trackers(tracker_names(report_to), str(logging_dir)):
+        settings = {k: v if isinstance(v, int | float | str) else str(v) for k, v in flatten(config, ".").items()}
+        for name in filter_trackers(report_to, str(logging_dir)):
             cls = LOGGER_TYPE_TO_CLASS[str(name)]
             tracker = cls(run_name, str(logging_dir)) if cls.requires_logging_directory else cls(run_name)
             tracker.start()
-            settings = flatten(config, ".")
-            tracker.store_init_configuration(
-                {k: v if isinstance(v, int | float | str) else str(v) for k, v in settings.items()}
-            )
+            tracker.store_init_configuration(settings)
             self.trackers.append(tracker)
 
     def log(self, line: dict[str, Any]) -> None:
