@@ -4,6 +4,7 @@ proposals a program-writing proposer would make."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sandbox import Judge
 from puzzleloop.corpus import Attempt, Corpus, PuzzleRecord
 from puzzleloop.data import BESIDE_CHECKOUT, load_seed_puzzles, named_set
 from puzzleloop.files import write_json_atomic, write_jsonl_atomic
-from puzzleloop.filters import FilterResult
+from puzzleloop.filters import FilterResult, kept
 from puzzleloop.puzzles import canonical_hash
 from puzzleloop.rounds import SelfPlayRun
 
@@ -114,3 +115,78 @@ def inject_round_one_programs(config) -> None:
     folder = Path(config.output_dir) / "round_1"
     folder.mkdir(parents=True)
     (folder / "proposals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+RUN_ROUNDS = 2
+
+
+def inject_round_one_proposals(config, with_solutions: bool = False) -> None:
+    """Stand in for a model that can already write puzzles: round 1's proposals are copies of seed puzzles.
+
+    A tiny random model only writes noise, which the filters rightly drop; with these, every later stage has
+    real work. Some proposals repeat (the duplicate filter), one is broken (the parse filter).
+    """
+    run = SelfPlayRun(config, log=lambda _: None)
+    prompts = run._propose_prompts(1)
+    run.close()
+    seeds = load_seed_puzzles()
+    rows = []
+    for i, prompt in enumerate(prompts):
+        for j in range(config.propose.samples_per_prompt):
+            sat = seeds[(i * 3 + j) % 7].sat
+            completion = "x: int, = 3):\n    return" if (i, j) == (0, 0) else sat.split("(", 1)[1]
+            if with_solutions:  # the proposer's answer: the seed's reference solution, as the prompt's g<k>
+                sol, k = seeds[(i * 3 + j) % 7].sol, prompt.next_name[1:]
+                completion += f"\n\ndef g{k}({sol.split('(', 1)[1].rstrip()}\n\nassert f{k}(g{k}())\n"
+            rows.append({"prompt": i, "sample": j, "seeds": list(prompt.seeds), "completion": completion, "tokens": 1})
+    folder = Path(config.output_dir) / "round_1"
+    folder.mkdir(parents=True)
+    (folder / "proposals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def write_run_config(path: Path, model: Path, output_dir: Path) -> Path:
+    """A two-round run of a tiny model on small budgets, every stage with some work."""
+    settings = {
+        "output_dir": str(output_dir), "model_name_or_path": str(model), "rounds": RUN_ROUNDS, "timeout": 1.0,
+        "block_sequences": 6,
+        "propose": {"seeds": "ours", "prompts": 3, "samples_per_prompt": 4, "shots": 3,
+                    "sampling": {"temperature": 0.6, "max_new_tokens": 120}},
+        "solve": {"attempts": 3, "sampling": {"temperature": 0.6, "max_new_tokens": 80}},
+        "train": {"learning_rate": 1e-4, "max_steps": 2, "batch_size": 2, "block_size": 256},
+        "eval": {"heldout": "p3-test228", "n": 2, "k": [1, 2], "limit": 2, "sampling": {"max_new_tokens": 24}},
+    }  # fmt: skip
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def corpus_rows(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def check_finished_run(run_dir: Path) -> list[dict]:
+    """Assert what every finished run of `write_run_config` holds; return its metrics lines."""
+    db = run_dir / "corpus.sqlite"
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["round"] for m in metrics] == list(range(RUN_ROUNDS + 1))
+    assert (run_dir / "baseline" / "eval" / "results.json").exists()
+    for round_ in range(1, RUN_ROUNDS + 1):
+        folder = run_dir / f"round_{round_}"
+        proposals = (folder / "proposals.jsonl").read_text().splitlines()
+        assert len(proposals) == 3 * 4
+        report = json.loads((folder / "filter.json").read_text())
+        funnel = report["funnel"]
+        assert funnel["proposed"] == 12 and sum(report["removed"].values()) + report["kept"] == 12
+        assert kept(funnel) == report["kept"]
+        stored = corpus_rows(db, f"SELECT COUNT(*) FROM puzzles WHERE round = {round_}")[0][0]
+        assert stored == report["kept"]
+        attempts = corpus_rows(db, f"SELECT COUNT(*) FROM solutions WHERE round = {round_}")[0][0]
+        assert attempts == 3 * stored  # every kept puzzle attempted exactly `attempts` times, nothing twice
+        line = metrics[round_]
+        trained = (folder / "checkpoint").exists()
+        assert (folder / "eval" / "results.json").exists() == trained
+        assert trained or line["reused_from"] == round_ - 1
+        assert line["funnel"] == funnel and "pass@2" in line and line["stage_seconds"]["solve"] is not None
+    hashes = corpus_rows(db, "SELECT canonical_hash FROM puzzles")
+    assert len(hashes) == len(set(hashes))
+    return metrics

@@ -2,16 +2,21 @@
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 from huggingface_hub import ModelCard
-from tests.helpers import inject_round_one_programs, needs_p3
+from tests.helpers import (
+    check_finished_run,
+    corpus_rows,
+    inject_round_one_programs,
+    inject_round_one_proposals,
+    needs_p3,
+    write_run_config,
+)
 
 from puzzleloop.cli import main
 from puzzleloop.config import ConfigError, SelectionConfig, load_config
@@ -21,85 +26,13 @@ from puzzleloop.filters import kept
 from puzzleloop.rounds import SelfPlayRun, prepare_run
 from puzzleloop.selection import select_training_set
 
-ROUNDS = 2
-
-
-def _inject_round_one_proposals(config, with_solutions=False):
-    """Stand in for a model that can already write puzzles: round 1's proposals are copies of seed puzzles.
-
-    A tiny random model only writes noise, which the filters rightly drop; with these, every later stage has
-    real work. Some proposals repeat (the duplicate filter), one is broken (the parse filter).
-    """
-    run = SelfPlayRun(config, log=lambda _: None)
-    prompts = run._propose_prompts(1)
-    run.close()
-    seeds = load_seed_puzzles()
-    rows = []
-    for i, prompt in enumerate(prompts):
-        for j in range(config.propose.samples_per_prompt):
-            sat = seeds[(i * 3 + j) % 7].sat
-            completion = "x: int, = 3):\n    return" if (i, j) == (0, 0) else sat.split("(", 1)[1]
-            if with_solutions:  # the proposer's answer: the seed's reference solution, as the prompt's g<k>
-                sol, k = seeds[(i * 3 + j) % 7].sol, prompt.next_name[1:]
-                completion += f"\n\ndef g{k}({sol.split('(', 1)[1].rstrip()}\n\nassert f{k}(g{k}())\n"
-            rows.append({"prompt": i, "sample": j, "seeds": list(prompt.seeds), "completion": completion, "tokens": 1})
-    folder = Path(config.output_dir) / "round_1"
-    folder.mkdir(parents=True)
-    (folder / "proposals.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-
-
-def _write_config(path, model, output_dir):
-    settings = {
-        "output_dir": str(output_dir), "model_name_or_path": str(model), "rounds": ROUNDS, "timeout": 1.0,
-        "block_sequences": 6,
-        "propose": {"seeds": "ours", "prompts": 3, "samples_per_prompt": 4, "shots": 3,
-                    "sampling": {"temperature": 0.6, "max_new_tokens": 120}},
-        "solve": {"attempts": 3, "sampling": {"temperature": 0.6, "max_new_tokens": 80}},
-        "train": {"learning_rate": 1e-4, "max_steps": 2, "batch_size": 2, "block_size": 256},
-        "eval": {"heldout": "p3-test228", "n": 2, "k": [1, 2], "limit": 2, "sampling": {"max_new_tokens": 24}},
-    }  # fmt: skip
-    path.write_text(yaml.safe_dump(settings))
-    return path
-
-
-def _rows(db, sql):
-    with sqlite3.connect(db) as connection:
-        return connection.execute(sql).fetchall()
-
-
-def _check_finished_run(run_dir):
-    db = run_dir / "corpus.sqlite"
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [m["round"] for m in metrics] == list(range(ROUNDS + 1))
-    assert (run_dir / "baseline" / "eval" / "results.json").exists()
-    for round_ in range(1, ROUNDS + 1):
-        folder = run_dir / f"round_{round_}"
-        proposals = (folder / "proposals.jsonl").read_text().splitlines()
-        assert len(proposals) == 3 * 4
-        report = json.loads((folder / "filter.json").read_text())
-        funnel = report["funnel"]
-        assert funnel["proposed"] == 12 and sum(report["removed"].values()) + report["kept"] == 12
-        assert kept(funnel) == report["kept"]
-        stored = _rows(db, f"SELECT COUNT(*) FROM puzzles WHERE round = {round_}")[0][0]
-        assert stored == report["kept"]
-        attempts = _rows(db, f"SELECT COUNT(*) FROM solutions WHERE round = {round_}")[0][0]
-        assert attempts == 3 * stored  # every kept puzzle attempted exactly `attempts` times, nothing twice
-        line = metrics[round_]
-        trained = (folder / "checkpoint").exists()
-        assert (folder / "eval" / "results.json").exists() == trained
-        assert trained or line["reused_from"] == round_ - 1
-        assert line["funnel"] == funnel and "pass@2" in line and line["stage_seconds"]["solve"] is not None
-    hashes = _rows(db, "SELECT canonical_hash FROM puzzles")
-    assert len(hashes) == len(set(hashes))
-    return metrics
-
 
 @needs_p3
 def test_two_rounds_produce_every_stage_output(tiny_model_dir, tmp_path):
-    config = load_config(_write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run"))
-    _inject_round_one_proposals(config)
+    config = load_config(write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run"))
+    inject_round_one_proposals(config)
     SelfPlayRun(config, log=lambda _: None).run()
-    metrics = _check_finished_run(tmp_path / "run")
+    metrics = check_finished_run(tmp_path / "run")
     report = json.loads((tmp_path / "run" / "round_1" / "filter.json").read_text())
     assert report["removed"]["parse"] == 1 and report["removed"]["duplicate"] >= 4
     assert report["kept"] >= 3 and kept(metrics[1]["funnel"]) == report["kept"]
@@ -111,30 +44,30 @@ def test_two_rounds_produce_every_stage_output(tiny_model_dir, tmp_path):
 
 @needs_p3
 def test_with_solution_proposals_are_judged_first_and_train_the_model(tiny_model_dir, tmp_path):
-    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, ["rounds=1", "propose.with_solution=true"])
-    _inject_round_one_proposals(config, with_solutions=True)
+    inject_round_one_proposals(config, with_solutions=True)
     SelfPlayRun(config, log=lambda _: None).run()
     db = tmp_path / "run" / "corpus.sqlite"
-    kept = _rows(db, "SELECT id FROM puzzles WHERE round = 1")
+    kept = corpus_rows(db, "SELECT id FROM puzzles WHERE round = 1")
     assert len(kept) >= 3
     for (puzzle_id,) in kept:  # the proposer's answer, then the solve stage's 3 attempts
-        statuses = _rows(db, f"SELECT status FROM solutions WHERE puzzle_id = {puzzle_id} ORDER BY attempt")
+        statuses = corpus_rows(db, f"SELECT status FROM solutions WHERE puzzle_id = {puzzle_id} ORDER BY attempt")
         assert len(statuses) == 4 and statuses[0] == ("verified",)
     assert (tmp_path / "run" / "round_1" / "checkpoint").exists()
 
 
 @needs_p3
 def test_seed_pairs_are_verified_into_round_zero_and_trained_on(tiny_model_dir, tmp_path):
-    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, ["rounds=1", "seed_pairs=ours"])
     SelfPlayRun(config, log=lambda _: None).run()
     db = tmp_path / "run" / "corpus.sqlite"
     seeds = load_seed_puzzles()
-    assert _rows(db, "SELECT COUNT(*), MIN(proposer), MAX(proposer) FROM puzzles WHERE round = 0") == [
+    assert corpus_rows(db, "SELECT COUNT(*), MIN(proposer), MAX(proposer) FROM puzzles WHERE round = 0") == [
         (len(seeds), "seed", "seed")
     ]
-    assert _rows(db, "SELECT status, COUNT(*) FROM solutions WHERE round = 0 GROUP BY status") == [
+    assert corpus_rows(db, "SELECT status, COUNT(*) FROM solutions WHERE round = 0 GROUP BY status") == [
         ("verified", len(seeds))
     ]
     train = (tmp_path / "run" / "round_1" / "train.jsonl").read_text().splitlines()
@@ -163,7 +96,7 @@ def _scalars(folder):
 
 
 def test_report_to_tensorboard_tracks_the_loss_and_every_rounds_metrics(tiny_model_dir, tmp_path):
-    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     overrides = ["rounds=1", "seed_pairs=ours", "train.training_args={report_to: [tensorboard], logging_steps: 1}"]
     with pytest.raises(ConfigError, match="train.training_args.logging_steps: set train.logging_steps instead"):
         prepare_run(path, None, overrides, resume=False)
@@ -181,7 +114,7 @@ def test_report_to_tensorboard_tracks_the_loss_and_every_rounds_metrics(tiny_mod
 
 @needs_p3
 def test_seed_pairs_all_adds_the_other_train_instances(tiny_model_dir, tmp_path):
-    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     run = SelfPlayRun(load_config(path, ["seed_pairs=all"]), log=lambda _: None)
     names = [seed.name for seed in run._seed_puzzles("all")]
     both = [seed.name for seed in run._seed_puzzles("both")]
@@ -193,8 +126,8 @@ def test_seed_pairs_all_adds_the_other_train_instances(tiny_model_dir, tmp_path)
 @needs_p3
 def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    config_path = _write_config(tmp_path / "c.yaml", tiny_model_dir, run_dir)
-    _inject_round_one_proposals(load_config(config_path))
+    config_path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, run_dir)
+    inject_round_one_proposals(load_config(config_path))
     command = [sys.executable, "-m", "puzzleloop", "run", str(config_path)]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
@@ -209,7 +142,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(tiny_model_dir, tmp_path,
     with pytest.raises(Exception, match="--resume"):
         prepare_run(config_path, None, ["rounds=3"], resume=False)
     assert main(["run", "--resume", "--output-dir", str(run_dir)]) == 0
-    _check_finished_run(run_dir)
+    check_finished_run(run_dir)
     final = capsys.readouterr().out.splitlines()[-1].removeprefix("final model: ")
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert final == last["model"] and Path(final, "config.json").is_file()  # the model to evaluate, even if reused
@@ -220,16 +153,16 @@ ABDUCTION = ["rounds=1", "propose.mode=abduction", "propose.model=base", "seed_p
 
 @needs_p3
 def test_abduction_round_stores_constructed_pairs_by_origin_and_trains_on_them(tiny_model_dir, tmp_path):
-    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, ABDUCTION)
     inject_round_one_programs(config)
     metrics = SelfPlayRun(config, log=lambda _: None).run()
     db = tmp_path / "run" / "corpus.sqlite"
     report = json.loads((tmp_path / "run" / "round_1" / "filter.json").read_text())
     assert report["kept"] == 3 and report["removed"]["program_failed"] >= 1 and report["removed"]["trivial"] >= 1
-    assert _rows(db, "SELECT DISTINCT origin FROM puzzles WHERE round = 1") == [("constructed",)]
-    for (puzzle_id,) in _rows(db, "SELECT id FROM puzzles WHERE round = 1"):  # its input first, then 3 attempts
-        rows = _rows(db, f"SELECT status, origin FROM solutions WHERE puzzle_id = {puzzle_id} ORDER BY attempt")
+    assert corpus_rows(db, "SELECT DISTINCT origin FROM puzzles WHERE round = 1") == [("constructed",)]
+    for (puzzle_id,) in corpus_rows(db, "SELECT id FROM puzzles WHERE round = 1"):  # its input first, then 3 attempts
+        rows = corpus_rows(db, f"SELECT status, origin FROM solutions WHERE puzzle_id = {puzzle_id} ORDER BY attempt")
         assert rows[0] == ("verified", "constructed") and {o for _, o in rows[1:]} == {"proposed"} and len(rows) == 4
     line = metrics[1]
     assert line["own_verified_by_origin"]["constructed"] == 3 and line["kept_rate"] == 3 / 12
@@ -239,7 +172,7 @@ def test_abduction_round_stores_constructed_pairs_by_origin_and_trains_on_them(t
 
 @needs_p3
 def test_wrong_answers_to_target_puzzles_are_relabeled_into_verified_pairs(tiny_model_dir, tmp_path):
-    path = _write_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, [*ABDUCTION, "solve.relabel_per_puzzle=1"])
     inject_round_one_programs(config)
     run = SelfPlayRun(config, log=lambda _: None)

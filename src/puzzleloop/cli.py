@@ -36,15 +36,27 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from puzzleloop.evaluate import evaluate, evaluate_samples, format_table
+    from puzzleloop.processes import is_main
 
     config = settings_from_arguments(EvalConfig, args)
+    _start_requested_processes()
     if args.samples is not None:
         results = evaluate_samples(config, args.samples, args.output_dir)
     else:
         results = evaluate(config, args.output_dir)
+    if not is_main():  # under accelerate launch every process sampled its share; the main process reports
+        return 0
     print(format_table(results))
     print(f"wrote {args.output_dir / 'results.json'} and {args.output_dir / 'samples.jsonl'}")
     return 0
+
+
+def _start_requested_processes() -> None:
+    """Become the N CPU processes `accelerate launch --cpu --num_processes N` meant, where it started just one."""
+    from puzzleloop.processes import relaunch_on_cpu_processes, requested_cpu_processes
+
+    if (count := requested_cpu_processes()) > 1:
+        relaunch_on_cpu_processes(count)
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
@@ -71,22 +83,23 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 def _run_selfplay(args: argparse.Namespace) -> int:
     from puzzleloop.inspection import format_rounds_table
     from puzzleloop.layout import RunLayout
+    from puzzleloop.processes import is_main
     from puzzleloop.rounds import SelfPlayRun, prepare_run
 
     if args.show_config:
         overrides = args.overrides + ([f"output_dir={args.output_dir}"] if args.output_dir else [])
         print(commented_yaml(load_config(args.config, overrides)))
         return 0
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # set by accelerate launch / torchrun
-        raise SystemExit(
-            "puzzleloop run: runs in one process for now; under a multi-process launch every process would write "
-            "the same run folder. Start it without accelerate launch (training still uses every local core or GPU)"
-        )
     if args.config is None and not args.resume:
         raise SystemExit("puzzleloop run: give a config file (e.g. configs/cpu-quick.yaml) or --resume --output-dir D")
+    _start_requested_processes()
+    main = is_main()  # under accelerate launch: the process that owns the run folder and reports
     config = prepare_run(args.config, args.output_dir, args.overrides, args.resume)
-    print(f"run folder: {config.output_dir}")
+    if main:
+        print(f"run folder: {config.output_dir}")
     lines = SelfPlayRun(config).run()
+    if not main:
+        return 0
     print(format_rounds_table(lines))
     print(f"metrics: {RunLayout(Path(config.output_dir)).metrics}")
     final = lines[-1]["model"]  # a round that verified nothing new keeps the last round's model

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from puzzleloop.external_samples import ExternalSample, read_samples
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic, write_jsonl_atomic
 from puzzleloop.metrics import summarise
 from puzzleloop.models import load_model
+from puzzleloop.processes import is_main, shared
 from puzzleloop.prompts import SolvedExample, solution_from_completion, solve_prompt, tutorial_examples
 from puzzleloop.provenance import provenance
 from puzzleloop.puzzles import Puzzle, parse_puzzle
@@ -64,7 +66,7 @@ def _check_resumable(output_dir: Path, config: EvalConfig) -> None:
         if changed:
             details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise EvalError(f"{output_dir} holds an evaluation with other settings ({details}); choose another folder")
-    else:
+    elif is_main():
         write_json_atomic(settings_path, wanted)
 
 
@@ -78,7 +80,7 @@ def _completed_samples(path: Path, n: int) -> dict[str, list[dict]]:
     complete = {name: sorted(r, key=lambda r: r["sample"]) for name, r in by_puzzle.items() if len(r) == n}
     kept = [row for rows_ in complete.values() for row in rows_]
     torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-    if torn or len(kept) != len(rows):  # a torn tail left in place would glue itself to the next appended row
+    if (torn or len(kept) != len(rows)) and is_main():  # a torn tail would glue itself to the next appended row
         write_jsonl_atomic(path, kept)
     return complete
 
@@ -122,18 +124,23 @@ def evaluate(
         try:
             step = max(1, config.block_sequences // config.n)
             for start in range(0, len(puzzles), step):
-                block = [p for p in puzzles[start : start + step] if p[0].name not in done]
+                block = [
+                    (k - start, p) for k, p in enumerate(puzzles[start : start + step], start) if p[0].name not in done
+                ]
                 if not block:
                     continue
                 if given is None:
-                    label = f"eval {start + 1}-{start + len(block)}/{len(puzzles)}" if progress else False
+                    shown = progress and is_main()
+                    label = f"eval {start + 1}-{start + len(block)}/{len(puzzles)}" if shown else False
                     tick = time.time()
-                    rows = _sample_and_judge(sampler, judge, block, examples, config, seed_offset=start, label=label)
+                    work = partial(_sample_and_judge, sampler, judge, examples, config, start, label)
+                    rows = _flat(shared(block, work))
                     sampling_seconds += time.time() - tick
                     generated_tokens += sum(row["tokens"] for row in rows)
                 else:
-                    rows = _judged(judge, block, [given[instance.name] for instance, _ in block])
-                append_jsonl(samples_path, rows)
+                    rows = _flat(shared(block, partial(_judged_given, judge, given)))
+                if is_main():
+                    append_jsonl(samples_path, rows)
                 for row in rows:
                     done.setdefault(row["puzzle"], []).append(row)
         finally:
@@ -141,7 +148,8 @@ def evaluate(
                 judge.close()
 
     results = _results(config, puzzles, done, time.time() - started, sampling_seconds, generated_tokens)
-    write_json_atomic(output_dir / RESULTS_FILE, results)
+    if is_main():
+        write_json_atomic(output_dir / RESULTS_FILE, results)
     return results
 
 
@@ -156,41 +164,55 @@ def _stored_results(path: Path) -> dict[str, Any] | None:
 def _sample_and_judge(
     sampler: Sampler,
     judge: Judge,
-    block: Sequence[tuple[P3Instance, Puzzle]],
     examples: Sequence[SolvedExample],
     config: EvalConfig,
     seed_offset: int,
     label: str | bool,
-) -> list[dict[str, Any]]:
-    """n samples for each puzzle of a block, each judged; one row per sample for samples.jsonl."""
+    block: Sequence[tuple[int, tuple[P3Instance, Puzzle]]],
+) -> list[list[dict[str, Any]]]:
+    """n samples for each (seed id, puzzle) of a block, each judged; per puzzle, one samples.jsonl row per sample."""
     sampling = SamplingConfig.of(
         config.sampling, batch_size=config.batch_size, seed=config.seed * 1_000_003 + seed_offset
     )
-    completions = sampler.sample([solve_prompt(p, examples) for _, p in block], config.n, sampling, label)
+    prompts = [solve_prompt(puzzle, examples) for _, (_, puzzle) in block]
+    completions = sampler.sample(prompts, config.n, sampling, label, seed_ids=[i for i, _ in block])
     samples = [
         [ExternalSample("completion", c.text, solution_from_completion(puzzle, c.text)) for c in puzzle_completions]
-        for (_, puzzle), puzzle_completions in zip(block, completions, strict=True)
+        for (_, (_, puzzle)), puzzle_completions in zip(block, completions, strict=True)
     ]
-    rows = _judged(judge, block, samples)
-    for row, completion in zip(
-        rows, (c for puzzle_completions in completions for c in puzzle_completions), strict=True
-    ):
-        row["tokens"] = completion.num_tokens
+    rows = _judged(judge, [p for _, p in block], samples)
+    for puzzle_rows, puzzle_completions in zip(rows, completions, strict=True):
+        for row, completion in zip(puzzle_rows, puzzle_completions, strict=True):
+            row["tokens"] = completion.num_tokens
     return rows
 
 
 def _judged(
     judge: Judge, block: Sequence[tuple[P3Instance, Puzzle]], samples: Sequence[Sequence[ExternalSample]]
-) -> list[dict[str, Any]]:
-    """One samples.jsonl row per sample of each puzzle of the block, with its verdict."""
+) -> list[list[dict[str, Any]]]:
+    """For each puzzle of the block, one samples.jsonl row per sample, with its verdict."""
     rows, pairs = [], []
     for (instance, puzzle), puzzle_samples in zip(block, samples, strict=True):
+        rows.append([])
         for j, sample in enumerate(puzzle_samples):
             pairs.append((puzzle.source, sample.program))
-            rows.append({"puzzle": instance.name, "module": instance.module, "sample": j, sample.field: sample.text})
-    for row, verdict in zip(rows, judge.judge(pairs), strict=True):
+            rows[-1].append(
+                {"puzzle": instance.name, "module": instance.module, "sample": j, sample.field: sample.text}
+            )
+    for row, verdict in zip(_flat(rows), judge.judge(pairs), strict=True):
         row.update(status=verdict.status, reason=verdict.reason, seconds=verdict.seconds)
     return rows
+
+
+def _judged_given(
+    judge: Judge, given: dict[str, list[ExternalSample]], block: Sequence[tuple[int, tuple[P3Instance, Puzzle]]]
+) -> list[list[dict[str, Any]]]:
+    """`_judged` for samples produced elsewhere, by puzzle name."""
+    return _judged(judge, [p for _, p in block], [given[instance.name] for _, (instance, _) in block])
+
+
+def _flat(rows: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [row for puzzle_rows in rows for row in puzzle_rows]
 
 
 def evaluate_samples(

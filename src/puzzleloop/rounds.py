@@ -1,6 +1,7 @@
 """Self-play rounds: propose, filter, solve (+ verify), select, train, evaluate; every stage resumable.
 
-The run folder's layout is `puzzleloop.layout`'s.
+The run folder's layout is `puzzleloop.layout`'s. Under `accelerate launch` every process takes part in the
+sampling stages and in training (`puzzleloop.processes`); the main process alone runs the others and writes.
 A stage writes its outputs atomically (or commits them in one transaction) before its done-marker, so a run that
 was killed redoes at most the stage it was in, and `--resume` skips every finished stage.
 """
@@ -13,7 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,11 @@ from puzzleloop.files import append_jsonl, read_jsonl_objects, write_json_atomic
 from puzzleloop.filters import FilterResult, Proposal, filter_proposals, kept
 from puzzleloop.layout import RunLayout
 from puzzleloop.models import load_model
+from puzzleloop.processes import is_main, process_state, shared, wait_for_everyone
 from puzzleloop.prompts import (
     ProposePrompt,
     SeedExample,
+    SolvedExample,
     proposal_from_completion,
     propose_prompt,
     solution_from_completion,
@@ -47,7 +50,7 @@ from puzzleloop.prompts import (
     tutorial_examples,
 )
 from puzzleloop.puzzles import NearDuplicateIndex, canonical_hash, parse_puzzle
-from puzzleloop.sampling import Sampler, SamplingConfig
+from puzzleloop.sampling import Completion, Sampler, SamplingConfig
 from puzzleloop.selection import select_training_set, synthetic_share, training_rows
 from puzzleloop.tracking import RoundTracker, flatten
 from puzzleloop.train import train, training_arguments
@@ -56,6 +59,7 @@ SEED_TIMEOUT = 20.0  # seconds per reference solution in the seed stage
 COLLECT_STAGES = ("propose", "filter", "solve", "relabel")  # a round's new verified pairs
 LEARN_STAGES = ("select", "train", "eval")  # the model trained on them, and measured
 STAGES = COLLECT_STAGES + LEARN_STAGES
+SHARED_STAGES = ("propose", "solve", "train", "eval")  # every process samples a share, or trains data-parallel
 
 
 def prepare_run(config_path: Path | None, output_dir: str | None, overrides: list[str], resume: bool) -> RunConfig:
@@ -98,7 +102,8 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
     except ValueError as error:
         raise ConfigError(f"{config_path or frozen}: {error}") from None
     config.output_dir = str(frozen.parent)
-    write_text_atomic(frozen, config_to_yaml(config))
+    if is_main():
+        write_text_atomic(frozen, config_to_yaml(config))
     return config
 
 
@@ -124,8 +129,10 @@ class SelfPlayRun:
     def __init__(self, config: RunConfig, log: Callable[[str], None] = print) -> None:
         self.config = config
         self.layout = RunLayout(Path(config.output_dir))
-        self.log = log
-        self.corpus = Corpus(self.layout.corpus)
+        self.main = is_main()
+        self.log = log if self.main else lambda _: None
+        with process_state().main_process_first():  # the main process creates the corpus file, then the rest read it
+            self.corpus = Corpus(self.layout.corpus)
         self._loaded: tuple[str, Any, Any] | None = None
         self._judges: list[Judge] = []
         self._tracker: RoundTracker | None = None
@@ -206,12 +213,17 @@ class SelfPlayRun:
             self._stage(round_, stage, lambda s=stage: getattr(self, f"_{s}")(round_))
 
     def _stage(self, round_: int, stage: str, body: Callable[[], dict[str, Any]]) -> None:
+        wait_for_everyone()  # every process sees the outputs and done-markers of the stages before
         if self.corpus.stage_done(round_, stage):
             self.log(f"round {round_} {stage}: done earlier, skipped")
             return
         self.log(f"round {round_} {stage}: starting")
         started = time.time()
+        if stage not in SHARED_STAGES and not self.main:
+            return
         info = body()
+        if not self.main:
+            return
         info["seconds"] = round(time.time() - started, 1)
         self.corpus.mark_stage_done(round_, stage, info)
         self.log(f"round {round_} {stage}: {_brief(info)}")
@@ -322,7 +334,8 @@ class SelfPlayRun:
         rows = read_jsonl_objects(path, torn_tail=True)
         per_prompt = Counter(row["prompt"] for row in rows)
         done = {i for i, count in per_prompt.items() if count == cfg.samples_per_prompt}
-        write_jsonl_atomic(path, [row for row in rows if row["prompt"] in done])  # drop what a kill left half-done
+        if self.main:
+            write_jsonl_atomic(path, [row for row in rows if row["prompt"] in done])  # drop what a kill left half-done
         prompts = self._propose_prompts(round_)
         model, tokenizer = self.model(self.proposer(round_))
         sampler = Sampler(model, tokenizer)
@@ -337,8 +350,11 @@ class SelfPlayRun:
                 seed=self.config.seed * 7919 + round_ * 131 + start,
                 functions=2 if cfg.with_solution or cfg.mode == "abduction" else 1,
             )
-            label = f"propose {start + 1}-{pending[-1] + 1}/{len(prompts)}"
-            completions = sampler.sample([prompts[i].text for i in pending], cfg.samples_per_prompt, sampling, label)
+            label = self.main and f"propose {start + 1}-{pending[-1] + 1}/{len(prompts)}"
+            share = partial(_sample_seeded, sampler, cfg.samples_per_prompt, sampling, label)
+            completions = shared([(i - start, prompts[i].text) for i in pending], share)
+            if not self.main:
+                continue
             append_jsonl(
                 path,
                 [
@@ -443,25 +459,16 @@ class SelfPlayRun:
         model, tokenizer = self.model(self.model_after(round_ - 1))
         sampler = Sampler(model, tokenizer)
         examples = tutorial_examples(self.config.p3_dir)
+        sampling = SamplingConfig.of(cfg.sampling, batch_size=self.config.batch_size, seed=self.config.seed * 104729)
         step = max(1, self.config.block_sequences // cfg.attempts)
         for start in range(0, len(todo), step):
             block = todo[start : start + step]
-            puzzles = [parse_puzzle(row.source, name=f"puzzle {row.id}") for row in block]
-            sampling = SamplingConfig.of(
-                cfg.sampling, batch_size=self.config.batch_size, seed=self.config.seed * 104729 + block[0].id
-            )
-            label = f"solve {start + 1}-{start + len(block)}/{len(todo)}"
-            completions = sampler.sample([solve_prompt(p, examples) for p in puzzles], cfg.attempts, sampling, label)
-            solutions = [
-                [(row.solution, row.origin)] * (row.solution is not None)
-                + [(solution_from_completion(p, c.text), "proposed") for c in samples]
-                for row, p, samples in zip(block, puzzles, completions, strict=True)
-            ]
-            pairs = [(row.source, s) for row, sols in zip(block, solutions, strict=True) for s, _ in sols]
-            verdicts = iter(self.judge().judge(pairs))
-            for row, sols in zip(block, solutions, strict=True):
-                attempts = [Attempt(s, next(verdicts).status, origin) for s, origin in sols]
-                self.corpus.record_attempts(row.id, round_, attempts)
+            label = self.main and f"solve {start + 1}-{start + len(block)}/{len(todo)}"
+            work = partial(self._attempts, sampler, examples, sampling, label)
+            attempts = shared([(row.id, row) for row in block], work)  # seeded by puzzle: the same after a resume
+            if self.main:
+                for row, puzzle_attempts in zip(block, attempts, strict=True):
+                    self.corpus.record_attempts(row.id, round_, puzzle_attempts)
         puzzles = [p for p in self.corpus.puzzles(round=round_) if p.origin != "relabeled"]
         return {
             "puzzles": len(puzzles),
@@ -470,6 +477,27 @@ class SelfPlayRun:
             "verified_puzzles": sum(1 for p in puzzles if p.successes),
             "verified_by_origin": self.corpus.verified_by_origin(round_),
         }
+
+    def _attempts(
+        self,
+        sampler: Sampler,
+        examples: list[SolvedExample],
+        sampling: SamplingConfig,
+        label: str | bool,
+        block: list[tuple[int, PuzzleRow]],
+    ) -> list[list[Attempt]]:
+        """Each (seed id, puzzle) of a block's own solution, if it has one, and the solver's attempts, judged."""
+        puzzles = [parse_puzzle(row.source, name=f"puzzle {row.id}") for _, row in block]
+        prompts = [solve_prompt(p, examples) for p in puzzles]
+        completions = sampler.sample(prompts, self.config.solve.attempts, sampling, label, [i for i, _ in block])
+        solutions = [
+            [(row.solution, row.origin)] * (row.solution is not None)
+            + [(solution_from_completion(p, c.text), "proposed") for c in samples]
+            for (_, row), p, samples in zip(block, puzzles, completions, strict=True)
+        ]
+        pairs = [(row.source, s) for (_, row), sols in zip(block, solutions, strict=True) for s, _ in sols]
+        verdicts = iter(self.judge().judge(pairs))
+        return [[Attempt(s, next(verdicts).status, origin) for s, origin in sols] for sols in solutions]
 
     def _relabel(self, round_: int) -> dict[str, Any]:
         """Hindsight relabeling: a wrong answer to a puzzle of target form becomes the verified solution of the
@@ -637,8 +665,16 @@ class SelfPlayRun:
 
     def write_metrics(self) -> list[dict[str, Any]]:
         lines = self.metrics()
-        write_jsonl_atomic(self.layout.metrics, lines)
+        if self.main:
+            write_jsonl_atomic(self.layout.metrics, lines)
         return lines
+
+
+def _sample_seeded(
+    sampler: Sampler, n: int, sampling: SamplingConfig, label: str | bool, prompts: list[tuple[int, str]]
+) -> list[list[Completion]]:
+    """n samples of each (seed id, prompt)."""
+    return sampler.sample([text for _, text in prompts], n, sampling, label, [i for i, _ in prompts])
 
 
 def _brief(info: dict[str, Any]) -> str:

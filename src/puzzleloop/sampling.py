@@ -241,11 +241,23 @@ class Sampler:
         self.eos_ids = {i for i in [*eos_ids, tokenizer.eos_token_id] if i is not None}
 
     def sample(
-        self, prompts: Sequence[str], n: int, config: SamplingConfig, progress: bool | str = True
+        self,
+        prompts: Sequence[str],
+        n: int,
+        config: SamplingConfig,
+        progress: bool | str = True,
+        seed_ids: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
-        """Return ``result[i][j]``, the j-th sample for ``prompts[i]``; progress may be a label for the bar."""
+        """Return ``result[i][j]``, the j-th sample for ``prompts[i]``; progress may be a label for the bar.
+
+        Sample j of prompt i draws from ``config.seed``, ``seed_ids[i]`` (default i) and j, so a prompt sampled
+        in a share of the call's prompts (another process's, or what a resumed stage has left) keeps its samples.
+        """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        seed_ids = list(range(len(prompts))) if seed_ids is None else list(seed_ids)
+        if len(seed_ids) != len(prompts):
+            raise ValueError(f"{len(seed_ids)} seed ids for {len(prompts)} prompts")
         for i, prompt in enumerate(prompts):
             if prompt != prompt.rstrip(" \t"):
                 raise ValueError(f"prompt {i} ends with a space or tab; byte-level BPE samples worse after it")
@@ -284,7 +296,7 @@ class Sampler:
                 queue = [(i, samples) for i, samples in queue if samples]
                 slots = min(batch_size, sum(len(samples) for _, samples in queue))
                 try:
-                    self._decode(deque(queue), encoded, config, slots, longest, finish)
+                    self._decode(deque(queue), encoded, seed_ids, config, slots, longest, finish)
                 except Exception as exc:
                     if not is_out_of_memory(exc) or slots == 1:
                         raise
@@ -302,6 +314,7 @@ class Sampler:
         self,
         queue: deque[tuple[int, list[int]]],
         encoded: list[list[int]],
+        seed_ids: list[int],
         config: SamplingConfig,
         slots: int,
         longest: int,
@@ -334,7 +347,7 @@ class Sampler:
             for k in free[: sum(len(p.samples) for p in waiting)]:
                 prefix = waiting[0]
                 j = prefix.samples.popleft()
-                rows[k] = _Row(prefix.prompt, j, self._generator(config.seed, prefix.prompt, j))
+                rows[k] = _Row(prefix.prompt, j, self._generator(config.seed, seed_ids[prefix.prompt], j))
                 if not prefix.samples:
                     waiting.popleft()
                 cache.write(k, prefix)
