@@ -17,7 +17,8 @@ from puzzleloop.data import BESIDE_CHECKOUT, load_seed_puzzles, named_set
 from puzzleloop.files import write_json_atomic, write_jsonl_atomic
 from puzzleloop.filters import FilterResult, kept
 from puzzleloop.puzzles import canonical_hash
-from puzzleloop.rounds import SelfPlayRun
+from puzzleloop.stages.context import RunContext
+from puzzleloop.stages.proposing import propose_prompts
 
 P3_PUZZLES = BESIDE_CHECKOUT / "puzzles.json"
 needs_p3 = pytest.mark.skipif(not P3_PUZZLES.is_file(), reason="no pinned P3 copy")
@@ -102,9 +103,9 @@ PROGRAMS = [  # what a proposer that writes programs might write: (program after
 
 def inject_round_one_programs(config) -> None:
     """Round 1's proposals as an abduction proposer would write them: a program and `assert f<k>(<input>) == ...`."""
-    run = SelfPlayRun(config, log=lambda _: None)
-    prompts = run._propose_prompts(1)
-    run.close()
+    context = RunContext(config, log=lambda _: None)
+    prompts = propose_prompts(context, 1)
+    context.close()
     rows = []
     for i, prompt in enumerate(prompts):
         for j in range(config.propose.samples_per_prompt):
@@ -126,9 +127,9 @@ def inject_round_one_proposals(config, with_solutions: bool = False) -> None:
     A tiny random model only writes noise, which the filters rightly drop; with these, every later stage has
     real work. Some proposals repeat (the duplicate filter), one is broken (the parse filter).
     """
-    run = SelfPlayRun(config, log=lambda _: None)
-    prompts = run._propose_prompts(1)
-    run.close()
+    context = RunContext(config, log=lambda _: None)
+    prompts = propose_prompts(context, 1)
+    context.close()
     seeds = load_seed_puzzles()
     rows = []
     for i, prompt in enumerate(prompts):

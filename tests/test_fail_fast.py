@@ -16,7 +16,9 @@ from puzzleloop.corpus import Attempt, Corpus, CorpusError, PuzzleRecord
 from puzzleloop.evaluate import EvalError, evaluate, resume_settings
 from puzzleloop.files import DamagedFileError, read_jsonl_objects
 from puzzleloop.models import ModelError, load_model
-from puzzleloop.rounds import SelfPlayRun, prepare_run
+from puzzleloop.rounds import prepare_run
+from puzzleloop.stages import proposing
+from puzzleloop.stages.context import RunContext
 
 SAT = "def sat(x: int):\n    return x * 3 == 12"
 NOT_A_MODEL = "no-such-model-folder"  # never loaded: every case below must fail before that
@@ -71,7 +73,7 @@ def test_propose_refuses_a_damaged_proposals_file_before_loading_a_model(tmp_pat
     damaged = '{"prompt": 0}\n[1, 2]\n{"prompt": 1}\n'
     proposals.write_text(damaged)
     with pytest.raises(DamagedFileError, match=r"proposals.jsonl: line 2: expected a JSON object"):
-        SelfPlayRun(config, log=lambda text: None)._propose(1)
+        proposing.run(RunContext(config, log=lambda text: None), 1)
     assert proposals.read_text() == damaged
 
 

@@ -25,6 +25,9 @@ from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.filters import kept
 from puzzleloop.rounds import SelfPlayRun, prepare_run
 from puzzleloop.selection import select_training_set
+from puzzleloop.stages import filtering, relabeling, seeding
+from puzzleloop.stages.context import RunContext
+from puzzleloop.stages.seeding import seed_examples
 
 
 @needs_p3
@@ -115,12 +118,11 @@ def test_report_to_tensorboard_tracks_the_loss_and_every_rounds_metrics(tiny_mod
 @needs_p3
 def test_seed_pairs_all_adds_the_other_train_instances(tiny_model_dir, tmp_path):
     path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
-    run = SelfPlayRun(load_config(path, ["seed_pairs=all"]), log=lambda _: None)
-    names = [seed.name for seed in run._seed_puzzles("all")]
-    both = [seed.name for seed in run._seed_puzzles("both")]
+    p3_dir = load_config(path, ["seed_pairs=all"]).p3_dir
+    names = [seed.name for seed in seed_examples("all", p3_dir)]
+    both = [seed.name for seed in seed_examples("both", p3_dir)]
     rest = [i.name for i in named_set("p3-train-rest")]
     assert sorted(names) == sorted(both + rest) and len(set(names)) == len(names)
-    run.close()
 
 
 @needs_p3
@@ -175,25 +177,26 @@ def test_wrong_answers_to_target_puzzles_are_relabeled_into_verified_pairs(tiny_
     path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
     config = load_config(path, [*ABDUCTION, "solve.relabel_per_puzzle=1"])
     inject_round_one_programs(config)
-    run = SelfPlayRun(config, log=lambda _: None)
-    run._seed_pairs()
-    run._filter(1)
-    puzzles = run.corpus.puzzles(round=1)
+    context = RunContext(config, log=lambda _: None)
+    seeding.run(context)
+    filtering.run(context, 1)
+    puzzles = context.corpus.puzzles(round=1)
     wrong = {  # two wrong answers per puzzle, as a solver might give them, judged like the solve stage would
         p.id: [p.solution.replace("return ", "return 2 * "), p.solution.replace("return ", "return 3 * ")]
         for p in puzzles
     }
     for p in puzzles:
-        verdicts = run.judge().judge([(p.source, s) for s in wrong[p.id]])
-        run.corpus.record_attempts(p.id, 1, [Attempt(s, v.status) for s, v in zip(wrong[p.id], verdicts, strict=True)])
-    info = run._relabel(1)
-    relabeled = [p for p in run.corpus.puzzles(round=1) if p.origin == "relabeled"]
-    assert info["relabeled"] == len(relabeled) == 3 and info["over_cap"] == 3  # a cap of 1 per puzzle
+        verdicts = context.judge().judge([(p.source, s) for s in wrong[p.id]])
+        attempts = [Attempt(s, v.status) for s, v in zip(wrong[p.id], verdicts, strict=True)]
+        context.corpus.record_attempts(p.id, 1, attempts)
+    result = relabeling.run(context, 1)
+    relabeled = [p for p in context.corpus.puzzles(round=1) if p.origin == "relabeled"]
+    assert result.relabeled == len(relabeled) == 3 and result.over_cap == 3  # a cap of 1 per puzzle
     for puzzle in relabeled:
-        (solution,) = run.corpus.solutions(puzzle.id)
+        (solution,) = context.corpus.solutions(puzzle.id)
         assert (solution.status, solution.origin) == ("verified", "relabeled")
-        assert run.judge().judge([(puzzle.source, solution.source)])[0].status == "verified"
-    capped = select_training_set(run.corpus, SelectionConfig(max_synthetic_share=0.05), latest_round=1)
+        assert context.judge().judge([(puzzle.source, solution.source)])[0].status == "verified"
+    capped = select_training_set(context.corpus, SelectionConfig(max_synthetic_share=0.05), latest_round=1)
     real = capped["origin"].count("seed")
     assert real > 0 and len(capped) - real == int(0.05 * real / 0.95)
-    run.close()
+    context.close()

@@ -35,6 +35,7 @@ from puzzleloop.metrics import paired_difference
 from puzzleloop.provenance import provenance
 from puzzleloop.rounds import SelfPlayRun
 from puzzleloop.selection import select_training_set
+from puzzleloop.stages.evaluating import eval_config
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def trained_and_measured(run: SelfPlayRun, folder: Path, rows: list[dict], seed:
     if not (checkpoint / "config.json").is_file():
         settings = dataclasses.replace(run.config.train, seed=seed, max_steps=steps, **ARMS[arm].train)
         train(run.config.model_name_or_path, Dataset.from_list(rows), checkpoint, settings)
-    return evaluate(run.eval_config(str(checkpoint)), folder / "eval", judge=run.judge())
+    return evaluate(eval_config(run.context, str(checkpoint)), folder / "eval", judge=run.context.judge())
 
 
 def ablation(
