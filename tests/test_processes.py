@@ -65,7 +65,9 @@ def _attempts(run_dir: Path, last_round: int) -> list[tuple]:
 def _samples(eval_dir: Path) -> list[dict]:
     """An evaluation's samples without their judging times."""
     rows = [json.loads(line) for line in (eval_dir / "samples.jsonl").read_text().splitlines()]
-    return sorted(({k: v for k, v in row.items() if k != "seconds"} for row in rows), key=lambda r: r["sample"])
+    return sorted(
+        ({k: v for k, v in row.items() if k != "seconds"} for row in rows), key=lambda r: (r["puzzle"], r["sample"])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +120,19 @@ def test_two_processes_collect_what_one_process_collects(one_process, two_proces
                for run in (one_process, two_processes)]  # fmt: skip
     assert trained[0]["steps"] == trained[1]["steps"] == 2
     assert trained[1]["tokens"] > trained[0]["tokens"]
+
+
+def test_eval_across_two_processes_judges_the_same_samples(tiny_model_dir, tmp_path) -> None:
+    settings = ["--model", str(tiny_model_dir), "--heldout", "p3-test228", "--limit", "5", "--n", "3", "--k", "1,3"]
+    settings += ["--max-new-tokens", "32", "--block-sequences", "9"]  # blocks of 3 puzzles: shares of 2 and 1
+    assert main(["eval", *settings, "--output-dir", str(tmp_path / "one")]) == 0
+    child = _launch("eval", *settings, "--output-dir", str(tmp_path / "two"))
+    output, _ = child.communicate(timeout=600)
+    assert child.returncode == 0, output[-3000:]
+    assert output.count("held-out set: p3-test228") == 1  # the main process reports, once
+    assert _samples(tmp_path / "one") == _samples(tmp_path / "two")
+    one, two = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("one", "two"))
+    assert one["per_puzzle"] == two["per_puzzle"] and one["pass@3"] == two["pass@3"]
 
 
 def _rank_one_pid(run_dir: Path) -> int | None:

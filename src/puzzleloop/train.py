@@ -180,6 +180,7 @@ def training_arguments(config: TrainConfig, output_dir: Path, progress: bool = T
         "include_num_input_tokens_seen": "all" if isolated else "non_padding",
         "bf16": cuda and torch.cuda.is_bf16_supported(),
         "dataloader_pin_memory": cuda,
+        "ddp_find_unused_parameters": False,  # a causal LM (or its LoRA adapters) uses every trained parameter
     }
     try:
         args = TrainingArguments(
