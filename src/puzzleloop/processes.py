@@ -56,8 +56,8 @@ def shared(items: Sequence[Item], work: Callable[[list[Item]], list[Result]]) ->
 def requested_cpu_processes() -> int:
     """N when this process is the only one `accelerate launch --cpu --num_processes N` started, else 1.
 
-    Without an MPI hostfile, accelerate's CPU launcher starts one process whatever N says (huggingface/accelerate
-    issue 2741); it still sets MASTER_ADDR and ACCELERATE_USE_CPU, and N is on its own command line, our parent's.
+    Without an MPI hostfile, accelerate's CPU launcher (accelerate 1.15) starts one process whatever N says; it
+    still sets MASTER_ADDR and ACCELERATE_USE_CPU, and N is on its own command line, our parent's.
     """
     if "RANK" in os.environ or "MASTER_ADDR" not in os.environ or not parse_flag_from_env("ACCELERATE_USE_CPU"):
         return 1
