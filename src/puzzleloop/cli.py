@@ -52,11 +52,12 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _start_requested_processes() -> None:
-    """Become the N CPU processes `accelerate launch --cpu --num_processes N` meant, where it started just one."""
-    from puzzleloop.processes import relaunch_on_cpu_processes, requested_cpu_processes
+    """Become the N CPU processes `accelerate launch --cpu --num_processes N` meant, where it started just one:
+    run them, then exit with their status."""
+    from puzzleloop.processes import requested_cpu_processes, run_as_cpu_processes
 
     if (count := requested_cpu_processes()) > 1:
-        relaunch_on_cpu_processes(count)
+        raise SystemExit(run_as_cpu_processes(count))
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:

@@ -78,9 +78,21 @@ def requested_cpu_processes() -> int:
     return args.num_processes or 1
 
 
-def relaunch_on_cpu_processes(count: int) -> None:
-    """Re-execute this command as `count` CPU processes through torch's launcher (which accelerate uses for GPUs),
-    on the address and port accelerate chose; they inherit ACCELERATE_USE_CPU, so each runs on the CPU (gloo)."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={count}"]
-    launcher += [f"--master_addr={os.environ['MASTER_ADDR']}", f"--master_port={os.environ['MASTER_PORT']}"]
-    os.execv(sys.executable, [*launcher, "-m", "puzzleloop", *sys.argv[1:]])
+def run_as_cpu_processes(count: int) -> int:
+    """Run this command as `count` CPU processes through torch's elastic launcher (torchrun's, which accelerate
+    uses for GPUs) on the address and port accelerate chose, and wait for them; their exit status. They inherit
+    ACCELERATE_USE_CPU, so each runs on the CPU (gloo). The command's own arguments bypass torchrun's parser,
+    which would take an abbreviation such as `--n` for one of its options."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import elastic_launch
+    from torch.distributed.run import config_from_args, get_args_parser
+
+    launcher = [f"--nproc-per-node={count}", "--max-restarts=0", f"--master-addr={os.environ['MASTER_ADDR']}"]
+    launcher += [f"--master-port={os.environ['MASTER_PORT']}", "-m", "puzzleloop"]  # its options end here
+    config, entrypoint, arguments = config_from_args(get_args_parser().parse_args(launcher))
+    try:
+        elastic_launch(config, entrypoint)(*arguments, *sys.argv[1:])
+    except ChildFailedError as error:
+        print(f"puzzleloop: {len(error.failures)} of {count} processes failed", file=sys.stderr)
+        return 1
+    return 0
