@@ -25,15 +25,18 @@ from puzzleloop.processes import requested_cpu_processes, shared
 from puzzleloop.train import RESULT_FILE
 
 pytestmark = needs_p3
-ACCELERATE = Path(sys.executable).with_name("accelerate")
+_SCRIPT = Path(sys.executable).with_name("accelerate")  # `accelerate launch`, as a user types it
+ACCELERATE_LAUNCH = (
+    [str(_SCRIPT), "launch"] if _SCRIPT.is_file() else [sys.executable, "-m", "accelerate.commands.launch"]
+)
 
 
 def _launch(*args: str) -> subprocess.Popen:
-    """`accelerate launch --num_processes 2 --cpu -m puzzleloop ARGS`, as a user types it, on a free port."""
+    """`accelerate launch --num_processes 2 --cpu -m puzzleloop ARGS` on a free port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [str(ACCELERATE), "launch", "--num_processes", "2", "--cpu", "--num_machines", "1"]
+    command = [*ACCELERATE_LAUNCH, "--num_processes", "2", "--cpu", "--num_machines", "1"]
     command += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port)]
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
