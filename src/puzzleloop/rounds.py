@@ -41,11 +41,11 @@ STAGE_RUNS: dict[str, Callable[[RunContext, int], StageResult]] = {
     "seed": seeding.run, "propose": proposing.run, "filter": filtering.run, "solve": solving.run,
     "relabel": relabeling.run, "select": selecting.run, "train": training.run, "eval": evaluating.run,
 }  # fmt: skip
-STAGE_RESULTS: dict[str, type[StageResult]] = {
-    "seed": seeding.SeedResult, "propose": proposing.ProposeResult, "filter": FilterReport,
-    "solve": solving.SolveResult, "relabel": relabeling.RelabelResult, "select": SelectResult,
-    "train": training.TrainStageResult, "eval": EvalResult,
-}  # fmt: skip
+RESULTS: tuple[type[StageResult], ...] = (
+    seeding.SeedResult, proposing.ProposeResult, FilterReport, solving.SolveResult, relabeling.RelabelResult,
+    SelectResult, training.TrainStageResult, EvalResult,
+)  # fmt: skip
+STAGE_RESULTS = {result.STAGE: result for result in RESULTS}  # what each stage's done-marker holds
 
 
 def prepare_run(config_path: Path | None, output_dir: str | None, overrides: list[str], resume: bool) -> RunConfig:
