@@ -169,14 +169,10 @@ class SelfPlayRun:
             self.tracker().log(line)
             self._write_model_card(round_)
 
-    def model_after(self, round_: int) -> str:
-        """The checkpoint that round `round_` produced (the start model for round 0 or an untrained round)."""
-        return model_after(self.context, round_)
-
     def _write_model_card(self, round_: int) -> None:
         """README.md in the round's own checkpoint (none when the round kept an earlier model)."""
         checkpoint = self.layout.checkpoint(round_)
-        if round_ == 0 or self.model_after(round_) != str(checkpoint) or not checkpoint.is_dir():
+        if round_ == 0 or model_after(self.context, round_) != str(checkpoint) or not checkpoint.is_dir():
             return
         reports = [FilterReport.stored(self.corpus, r) for r in range(1, round_ + 1)]
         checks = [report.contamination for report in reports if report and report.contamination]
