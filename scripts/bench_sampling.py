@@ -7,20 +7,26 @@ of its function, or EOS). Methods, on the same prompts and settings:
     generate        model.generate, one prompt at a time with num_return_sequences=n and the stop rule as a
                     StoppingCriteria (each sequence stops at its function's end)
     continuous      transformers' continuous batching (model.generate_batch), which stops at EOS only
+    sampler-before  the Sampler as it was at git revision --before (default: the last one without shared-prefix
+                    attention), loaded from git beside today's package: the baseline for this change
     sampler         puzzleloop.sampling.Sampler
     bound           tokens/s the dense fp32 GEMM rate of this machine, measured in the same run, allows a model
                     of this size (2 x parameters FLOPs per token); each method's share of it is printed
 
     python scripts/bench_sampling.py [--puzzles 8] [--samples 16] [--max-new-tokens 128]
-        [--methods generate continuous sampler] [--workloads solve propose]
+        [--methods generate continuous sampler-before sampler] [--workloads solve propose] [--before REV]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import subprocess
+import sys
 import time
+import types
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
@@ -32,7 +38,8 @@ from puzzleloop.prompts import SeedExample, propose_prompt, solve_prompt, tutori
 from puzzleloop.puzzles import parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig, stop_position
 
-METHODS = ("generate", "continuous", "sampler")
+METHODS = ("generate", "continuous", "sampler-before", "sampler")
+BEFORE = "f06ae45"  # the last revision whose Sampler copied each prompt's KV rows to every sample's slot
 
 
 def solve_prompts(count: int) -> list[str]:
@@ -115,10 +122,23 @@ def run_sampler(sampler: Sampler, prompts: list[str], n: int, config: SamplingCo
     return sum(c.num_tokens for row in result for c in row)  # the Sampler stops each sample at its stop
 
 
+def sampler_at(revision: str) -> type:
+    """The Sampler class of ``src/puzzleloop/sampling.py`` at a git revision, as a module of its own."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "show", f"{revision}:src/puzzleloop/sampling.py"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    module = types.ModuleType(f"sampling_at_{revision}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up while the source runs
+    exec(compile(source, f"{revision}:src/puzzleloop/sampling.py", "exec"), module.__dict__)
+    return module.Sampler
+
+
 # Each returns the useful tokens it sampled.
 RUNNERS: dict[str, Callable[[Sampler, list[str], int, SamplingConfig], int]] = {
     "generate": run_generate,
     "continuous": run_continuous,
+    "sampler-before": run_sampler,
     "sampler": run_sampler,
 }
 
@@ -146,10 +166,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--workloads", nargs="+", choices=("solve", "propose"), default=["solve", "propose"])
+    parser.add_argument("--before", default=BEFORE, help="git revision of the sampler-before baseline")
     args = parser.parse_args()
 
     model, tokenizer = load_model(args.model, args.device)
     sampler = Sampler(model, tokenizer)
+    samplers = {"sampler-before": sampler_at(args.before)(model, tokenizer)} if "sampler-before" in args.methods else {}
     parameters = sum(p.numel() for p in model.parameters())
     rate = gemm_rate()
     bound = rate / (2 * parameters)
@@ -171,11 +193,11 @@ def main() -> None:
         speeds = {}
         for method in args.methods:
             start = time.perf_counter()
-            useful = RUNNERS[method](sampler, prompts, args.samples, config)
+            useful = RUNNERS[method](samplers.get(method, sampler), prompts, args.samples, config)
             seconds = time.perf_counter() - start
             speeds[method] = useful / seconds
             print(
-                f"  {method:<11} {useful:>6} useful tokens in {seconds:7.1f} s = {speeds[method]:6.1f} useful tok/s "
+                f"  {method:<14} {useful:>6} useful tokens in {seconds:7.1f} s = {speeds[method]:6.1f} useful tok/s "
                 f"({speeds[method] / bound:.1%} of the bound)"
             )
         if "sampler" in speeds:

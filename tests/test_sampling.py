@@ -17,6 +17,7 @@ from puzzleloop.sampling import (
     Sampler,
     SamplingConfig,
     cut_at_function_end,
+    shared_prefix_length,
     stop_position,
 )
 
@@ -108,15 +109,33 @@ def test_greedy_matches_reference_decoder_and_stops_early(sampler: Sampler) -> N
     assert sampler.sample(prompts, 1, config, progress=False) == expected
     one_at_a_time = SamplingConfig(**{**config.__dict__, "batch_size": 1})
     assert sampler.sample(prompts, 1, one_at_a_time, progress=False) == expected
+    shared = SamplingConfig(**{**config.__dict__, "batch_size": 4})  # samples share prompt rows that then move
+    assert sampler.sample(prompts, 3, shared, progress=False) == [row * 3 for row in expected]
 
 
-def test_samples_of_one_prompt_share_its_prefill(sampler: Sampler) -> None:
-    prompts = _prompts(3)
+def test_samples_share_their_prompt_and_prompts_their_common_start(sampler: Sampler) -> None:
+    """A prompt is prefilled once for all its samples, and the tokens all prompts begin with once for all."""
+    example = "def f1(s: str):\n    return s == 'a'\n\ndef g1():\n    return 'a'\n\nassert f1(g1())\n\n"
+    prompts = [example + prompt for prompt in _prompts(3)]
+    encoded = [sampler.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    shared = shared_prefix_length(encoded)
+    assert shared >= len(sampler.tokenizer(example, add_special_tokens=False)["input_ids"]) - 1
     before = sampler.stats.prefill_tokens
     result = sampler.sample(prompts, 5, SamplingConfig(temperature=1.0, max_new_tokens=8), progress=False)
     assert [len(row) for row in result] == [5, 5, 5]
-    lengths = [len(sampler.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-    assert sampler.stats.prefill_tokens - before == sum(lengths)
+    assert sampler.stats.prefill_tokens - before == sum(len(ids) for ids in encoded) - 2 * shared
+    alone = [
+        sampler.sample([p], 5, SamplingConfig(temperature=0.0, max_new_tokens=8), progress=False)[0] for p in prompts
+    ]
+    together = sampler.sample(prompts, 5, SamplingConfig(temperature=0.0, max_new_tokens=8), progress=False)
+    assert together == alone
+
+
+def test_shared_prefix_leaves_each_prompt_a_token() -> None:
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 4, 5]]) == 2
+    assert shared_prefix_length([[1, 2], [1, 2, 3]]) == 1  # the shorter prompt keeps its last token
+    assert shared_prefix_length([[1, 2, 3]]) == 0
+    assert shared_prefix_length([[1], [2]]) == 0
 
 
 def test_seeded_determinism_independent_of_batching(sampler: Sampler) -> None:
@@ -159,10 +178,12 @@ def test_finished_slots_are_refilled(sampler: Sampler) -> None:
     steps = sampler.stats.decode_steps - before
     order = sorted(range(len(prompts)), key=lambda i: len(sampler.tokenizer(prompts[i])["input_ids"]))
     lengths = [result[i][j].num_tokens for i in order for j in range(4)]
+    free_at = [0] * 4  # each slot takes the next sequence once its own has decoded its tokens after the first
+    for length in lengths:  # (the first token of each sequence comes from its prefill)
+        slot = free_at.index(min(free_at))
+        free_at[slot] += length - 1
     chunked = sum(max(lengths[c : c + 4]) - 1 for c in range(0, len(lengths), 4))  # batches decoded until empty
-    busy = sum(t - 1 for t in lengths)  # the first token of each sequence comes from its prefill
-    assert busy / 4 <= steps <= busy / 4 + config.max_new_tokens
-    assert steps < 0.6 * chunked, f"{steps} decode steps, {chunked} without refilling: {lengths}"
+    assert steps == max(free_at) < chunked, f"{steps} decode steps, {chunked} without refilling: {lengths}"
     one_at_a_time = SamplingConfig(**{**config.__dict__, "batch_size": 1})
     assert sampler.sample(prompts, 4, one_at_a_time, progress=False) == result
 

@@ -22,14 +22,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.cache_utils import Cache, DynamicLayer
 
 from puzzleloop.config import SamplingSettings
+from puzzleloop.decode_cache import PrefilledPrompt, PromptTable, TailCache, decoding_with
 
 FUNCTION_END = re.compile(r"\n(?=\S)")
 PREFILL_TOKEN_BUDGET = 8192  # rows x padded length per prefill forward; bounds the attention scores' memory
 CPU_MAX_BATCH = 64  # decode throughput on 2 cores stopped growing here (measured with the default model)
 CUDA_MAX_BATCH = 512
+NUCLEUS_CANDIDATES = 256  # top-p looks for its nucleus among these first
 SHRINK_BELOW = 0.75  # once nothing waits, drop finished slots when fewer than this share of them still decode
 
 
@@ -106,6 +107,29 @@ class _Row:
     tokens: list[int] = field(default_factory=list)
 
 
+def _nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Zero every token outside each row's nucleus: the most probable tokens up to the first that reaches top_p."""
+    k = min(NUCLEUS_CANDIDATES, probs.shape[-1])
+    top = probs.topk(k, dim=-1).values
+    if k < probs.shape[-1] and bool((top.sum(dim=-1) < top_p).any()):
+        top = probs.sort(dim=-1, descending=True).values
+    inside = (top.cumsum(dim=-1) - top < top_p).sum(dim=-1, keepdim=True)  # tokens before the mass reaches top_p
+    return probs.masked_fill(probs < top.gather(1, inside - 1), 0.0)
+
+
+def shared_prefix_length(encoded: Sequence[Sequence[int]]) -> int:
+    """Tokens every prompt begins with (the few-shot examples), leaving each prompt at least its last token, whose
+    logits start its samples; 0 for a single prompt, which has nothing to share."""
+    if len(encoded) < 2:
+        return 0
+    shared = 0
+    for column in zip(*encoded, strict=False):
+        if len(set(column)) > 1:
+            break
+        shared += 1
+    return min(shared, min(len(ids) for ids in encoded) - 1)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CUDA OOM, or a CPU allocator failure (which torch raises as a plain RuntimeError)."""
     if isinstance(exc, torch.OutOfMemoryError | MemoryError):
@@ -138,93 +162,6 @@ def auto_batch_size(model: PreTrainedModel, tokens_per_sequence: int) -> int:
     per_sequence = 2 * kv_bytes_per_token(model) * tokens_per_sequence
     per_sequence += 4 * 4 * model.config.get_text_config(decoder=True).vocab_size  # logits and their sort
     return max(1, min(cap, int(budget // per_sequence)))
-
-
-@dataclass
-class _Prefix:
-    """A prefilled prompt whose samples still wait for a slot: its KV rows and its next-token logits."""
-
-    prompt: int
-    keys: list[torch.Tensor]  # per layer: heads x prompt length x head dim
-    values: list[torch.Tensor]
-    logits: torch.Tensor
-    samples: deque[int]
-
-    @property
-    def length(self) -> int:
-        return self.keys[0].shape[1]
-
-
-class _SlotLayer(DynamicLayer):
-    """One layer of a ``_SlotCache``: writes the step's keys at the shared column, returns the live window."""
-
-    def __init__(self, cache: _SlotCache, index: int) -> None:
-        super().__init__()
-        self.cache, self.index = cache, index
-        self.is_initialized = True
-
-    def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        cache, window = self.cache, slice(self.cache.lo, self.cache.end + 1)
-        keys, values = cache.keys[self.index], cache.values[self.index]
-        keys[:, :, cache.end] = key_states[:, :, -1]  # decode steps feed one token per slot
-        values[:, :, cache.end] = value_states[:, :, -1]
-        return keys[:, :, window], values[:, :, window]
-
-    def get_seq_length(self) -> int:
-        return self.cache.end - self.cache.lo
-
-
-class _SlotCache(Cache):
-    """KV buffers of shape slots x heads x capacity x dim; every slot's sequence ends at column ``end``.
-
-    A sequence joins by copying its prompt's rows to the columns just before ``end`` (left padding is masked);
-    attention reads columns ``lo`` (the oldest live sequence's start) to ``end``. When the columns run out,
-    the live window moves back to the left, never below ``floor`` so the longest prompt still fits.
-    """
-
-    def __init__(self, slots: int, capacity: int, floor: int, like: _Prefix) -> None:
-        def buffer(t: torch.Tensor) -> torch.Tensor:
-            return t.new_zeros((slots, t.shape[0], capacity, t.shape[2]))
-
-        self.keys = [buffer(k) for k in like.keys]
-        self.values = [buffer(v) for v in like.values]
-        self.mask = torch.zeros((slots, capacity), dtype=torch.long, device=like.logits.device)
-        self.start = [floor] * slots
-        self.lo = self.end = self.floor = floor
-        super().__init__(layers=[_SlotLayer(self, i) for i in range(len(like.keys))])
-
-    def write(self, slot: int, prefix: _Prefix) -> None:
-        """Put a prompt's rows into a slot so that it ends at ``end``."""
-        begin = self.end - prefix.length
-        for buffers, rows in ((self.keys, prefix.keys), (self.values, prefix.values)):
-            for buf, layer_rows in zip(buffers, rows, strict=True):
-                buf[slot, :, begin : self.end] = layer_rows
-        self.mask[slot] = 0
-        self.mask[slot, begin : self.end] = 1
-        self.start[slot] = begin
-
-    def open_column(self, live: list[int]) -> torch.Tensor:
-        """Make room for one more column, mark it attended; return the mask over the window it ends."""
-        self.lo = min(self.start[k] for k in live)
-        if self.end == self.mask.shape[1]:
-            width = self.end - self.lo
-            lo = max(width, self.floor) - width
-            for buf in (*self.keys, *self.values):
-                buf[:, :, lo : lo + width] = buf[:, :, self.lo : self.end].clone()
-            self.mask[:, lo : lo + width] = self.mask[:, self.lo : self.end].clone()
-            self.start = [s - (self.lo - lo) for s in self.start]
-            self.lo, self.end = lo, lo + width
-        self.mask[:, self.end] = 1
-        return self.mask[:, self.lo : self.end + 1]
-
-    def keep(self, slots: torch.Tensor) -> None:
-        """Keep only these slots, in this order."""
-        self.keys = [buf[slots] for buf in self.keys]
-        self.values = [buf[slots] for buf in self.values]
-        self.mask = self.mask[slots]
-        self.start = [self.start[k] for k in slots.tolist()]
 
 
 class Sampler:
@@ -266,6 +203,7 @@ class Sampler:
             if not ids:
                 raise ValueError(f"prompt {i} is empty")
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
+        shared = shared_prefix_length(encoded)
         longest = max((len(ids) for ids in encoded), default=0)
         batch_size = config.batch_size or auto_batch_size(self.model, longest + config.max_new_tokens)
         results: dict[tuple[int, int], Completion] = {}
@@ -285,7 +223,7 @@ class Sampler:
             self.stats.generated_tokens += completion.num_tokens
             unfinished[row.prompt] -= 1
             if not unfinished[row.prompt]:
-                self.stats.prefill_tokens += len(encoded[row.prompt])
+                self.stats.prefill_tokens += len(encoded[row.prompt]) - shared
             bar.update(1)
             elapsed = time.perf_counter() - start
             bar.set_postfix(tok_s=f"{(self.stats.generated_tokens - start_tokens) / elapsed:.0f}")
@@ -296,7 +234,7 @@ class Sampler:
                 queue = [(i, samples) for i, samples in queue if samples]
                 slots = min(batch_size, sum(len(samples) for _, samples in queue))
                 try:
-                    self._decode(deque(queue), encoded, seed_ids, config, slots, longest, finish)
+                    self._decode(deque(queue), encoded, shared, seed_ids, config, slots, longest, finish)
                 except Exception as exc:
                     if not is_out_of_memory(exc) or slots == 1:
                         raise
@@ -307,6 +245,7 @@ class Sampler:
             bar.close()
             self.stats.seconds += time.perf_counter() - start
         self.stats.sequences += len(prompts) * n
+        self.stats.prefill_tokens += shared
         return [[results[i, j] for j in range(n)] for i in range(len(prompts))]
 
     @torch.inference_mode()
@@ -314,20 +253,25 @@ class Sampler:
         self,
         queue: deque[tuple[int, list[int]]],
         encoded: list[list[int]],
+        shared: int,
         seed_ids: list[int],
         config: SamplingConfig,
         slots: int,
         longest: int,
         finish: Callable[[_Row, Completion], None],
     ) -> None:
-        """Decode every queued (prompt, samples) in ``slots`` slots, refilling each slot as its sequence ends."""
-        device = self.model.device
-        waiting: deque[_Prefix] = deque()
+        """Decode every queued (prompt, samples) in ``slots`` slots, refilling each slot as its sequence ends.
+
+        The first ``shared`` tokens, which every prompt begins with, are prefilled once for all of them.
+        """
+        device, prompts = self.model.device, len(queue)
+        waiting: deque[PrefilledPrompt] = deque()
         rows: list[_Row | None] = [None] * slots
         tokens = torch.zeros(slots, dtype=torch.long, device=device)
         positions = torch.zeros(slots, dtype=torch.long, device=device)
         logits: torch.Tensor | None = None
-        cache: _SlotCache | None = None
+        cache: TailCache | None = None
+        head = self._run_prompt(torch.tensor([encoded[0][:shared]], device=device))[0] if shared else []
 
         def admit() -> list[int]:
             """Fill free slots with waiting sequences, prefilling the next prompts when too few wait."""
@@ -339,19 +283,20 @@ class Sampler:
                 while queue and short > 0:
                     batch.append(queue.popleft())
                     short -= len(batch[-1][1])
-                waiting.extend(self._prefill(batch, encoded))
+                waiting.extend(self._prefill(batch, encoded, head))
             if cache is None and waiting:
-                cache = _SlotCache(slots, longest + 2 * config.max_new_tokens, longest, waiting[0])
+                table = PromptTable(min(slots, prompts), longest, waiting[0])
+                cache = TailCache(slots, 2 * config.max_new_tokens, table)
                 logits = waiting[0].logits.new_empty((slots, waiting[0].logits.shape[0]))
             filled = []
             for k in free[: sum(len(p.samples) for p in waiting)]:
-                prefix = waiting[0]
-                j = prefix.samples.popleft()
-                rows[k] = _Row(prefix.prompt, j, self._generator(config.seed, seed_ids[prefix.prompt], j))
-                if not prefix.samples:
+                prompt = waiting[0]
+                j = prompt.samples.popleft()
+                rows[k] = _Row(prompt.prompt, j, self._generator(config.seed, seed_ids[prompt.prompt], j))
+                if not prompt.samples:
                     waiting.popleft()
-                cache.write(k, prefix)
-                logits[k], positions[k] = prefix.logits, prefix.length
+                cache.join(k, prompt)
+                logits[k], positions[k] = prompt.logits, prompt.length
                 filled.append(k)
             return filled
 
@@ -368,6 +313,7 @@ class Sampler:
                     if completion is not None:
                         finish(row, completion)
                         rows[k] = None
+                        cache.leave(k)
                 choose = admit()
             live = [k for k, row in enumerate(rows) if row is not None]
             if not live:
@@ -378,56 +324,68 @@ class Sampler:
                 rows = [rows[k] for k in live]
                 tokens, positions, logits = tokens[index], positions[index], logits[index]
                 live = list(range(len(live)))
-            mask = cache.open_column(live)
-            out = self.model(
-                input_ids=tokens[:, None],
-                attention_mask=mask,
-                position_ids=positions[:, None],
-                cache=cache,
-                use_cache=True,
-            )
+            cache.open_column(live)
+            with decoding_with(self.model):
+                out = self.model(
+                    input_ids=tokens[:, None], position_ids=positions[:, None], cache=cache, tail_cache=cache
+                )
+            if cache.step.layers_done != len(cache.layers):
+                raise NotImplementedError(
+                    f"{type(self.model).__name__} attended in {cache.step.layers_done} of {len(cache.layers)} "
+                    "layers through transformers' AttentionInterface; puzzleloop's sampler needs all of them"
+                )
             self.stats.decode_steps += 1
             cache.end += 1
             positions += 1
             logits = out.logits[:, -1, :]
             choose = live
 
-    def _prefill(self, batch: list[tuple[int, list[int]]], encoded: list[list[int]]) -> list[_Prefix]:
-        """Run left-padded prompts through the model in slices; return each one's KV rows and last logits."""
-        prompts = [encoded[i] for i, _ in batch]
-        device, width = self.model.device, max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for k, p in enumerate(prompts):
-            ids[k, width - len(p) :] = torch.tensor(p)
-            mask[k, width - len(p) :] = 1
+    def _run_prompt(
+        self,
+        ids: torch.Tensor,
+        head: list[tuple[torch.Tensor, torch.Tensor]] = (),
+        mask: torch.Tensor | None = None,
+        positions: torch.Tensor | None = None,
+    ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+        """Prefill rows of prompt tokens after the KV rows ``head`` (shared by all rows); return each layer's KV
+        rows, head included, and the last position's logits."""
+        cache = DynamicCache(config=self.model.config)
+        for layer, (keys, values) in enumerate(head):
+            cache.update(keys.expand(len(ids), -1, -1, -1), values.expand(len(ids), -1, -1, -1), layer)
+        out = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+        )
+        return [(k, v) for k, v, *_ in cache], out.logits[:, -1, :]
+
+    def _prefill(
+        self,
+        batch: list[tuple[int, list[int]]],
+        encoded: list[list[int]],
+        head: list[tuple[torch.Tensor, torch.Tensor]],
+    ) -> list[PrefilledPrompt]:
+        """Run the prompts' tokens after the prefilled ``head``, left-padded, through the model in slices; return
+        each prompt's KV rows (head included) and last logits."""
+        shared = head[0][0].shape[2] if head else 0
+        rests = [encoded[i][shared:] for i, _ in batch]
+        device, width = self.model.device, max(len(rest) for rest in rests)
+        ids = torch.full((len(rests), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rests), shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for k, rest in enumerate(rests):
+            ids[k, width - len(rest) :] = torch.tensor(rest)
+            mask[k, shared + width - len(rest) :] = 1
         ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, shared:]
         rows_per_forward = max(1, PREFILL_TOKEN_BUDGET // width)
         prefixes = []
-        for lo in range(0, len(prompts), rows_per_forward):
+        for lo in range(0, len(rests), rows_per_forward):
             part = slice(lo, lo + rows_per_forward)
-            cache = DynamicCache(config=self.model.config)
-            out = self.model(
-                input_ids=ids[part],
-                attention_mask=mask[part],
-                position_ids=positions[part],
-                cache=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            layers = [(k, v) for k, v, *_ in cache]
+            layers, logits = self._run_prompt(ids[part], head, mask[part], positions[part])
             for r, (i, samples) in enumerate(batch[part]):
-                cut = width - len(encoded[i])
-                prefixes.append(
-                    _Prefix(
-                        i,
-                        [k[r, :, cut:] for k, _ in layers],
-                        [v[r, :, cut:] for _, v in layers],
-                        out.logits[r, -1, :],
-                        deque(samples),
-                    )
-                )
+                cut = shared + width - len(rests[lo + r])
+                keys = [torch.cat([k[r, :, :shared], k[r, :, cut:]], dim=1) for k, _ in layers]
+                values = [torch.cat([v[r, :, :shared], v[r, :, cut:]], dim=1) for _, v in layers]
+                prefixes.append(PrefilledPrompt(i, keys, values, logits[r], deque(samples)))
         return prefixes
 
     @staticmethod
@@ -437,18 +395,19 @@ class Sampler:
 
     @staticmethod
     def _choose(logits: torch.Tensor, rows: list[_Row], config: SamplingConfig) -> torch.Tensor:
-        """Pick one token per row: argmax at temperature 0, else top-p sampling by inverse CDF."""
+        """Pick one token per row: argmax at temperature 0, else top-p sampling by inverse CDF in vocabulary order.
+
+        Sorting the whole vocabulary for every row was a quarter of a decode step on CPU; the nucleus is found
+        among the top tokens instead (all of them only for rows whose top tokens hold less than top_p).
+        """
         if config.temperature == 0:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits / config.temperature, dim=-1)
-        sorted_probs, sorted_ids = probs.sort(dim=-1, descending=True)
-        cdf = sorted_probs.cumsum(dim=-1)
         if config.top_p < 1:
-            sorted_probs = sorted_probs.masked_fill(cdf - sorted_probs >= config.top_p, 0.0)
-            cdf = sorted_probs.cumsum(dim=-1)
+            probs = _nucleus(probs, config.top_p)
+        cdf = probs.cumsum(dim=-1)
         u = torch.stack([torch.rand((), generator=row.generator) for row in rows]).to(logits.device)
-        pick = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp(max=cdf.shape[1] - 1)
-        return sorted_ids.gather(1, pick).squeeze(1)
+        return torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp(max=cdf.shape[1] - 1).squeeze(1)
 
     def _completion(self, row: _Row, config: SamplingConfig, last: bool) -> Completion | None:
         """The row's completion if it has stopped (function end, stop string, EOS or budget), else None."""
