@@ -219,7 +219,16 @@ def _bias(attend: torch.Tensor) -> torch.Tensor:
 
 
 def _attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor):
-    """Attention of (already scaled) queries to keys: the output and the log-sum-exp of the scores, in float32."""
+    """Attention of (already scaled) queries to keys: the output and the log-sum-exp of the scores, in float32.
+
+    On CPU this is torch's fused flash kernel, which returns the log-sum-exp that ``scaled_dot_product_attention``
+    drops; elsewhere the same computation written out.
+    """
+    if query.device.type == "cpu":
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            query, keys, values, attn_mask=bias.to(query.dtype), scale=1.0
+        )
+        return out.float(), lse[..., None]
     scores = (query @ keys.transpose(-1, -2)).float()
     scores += bias
     peak = scores.amax(dim=-1, keepdim=True)
@@ -249,20 +258,23 @@ def shared_prefix_attention(
     step, table, layer = cache.step, cache.table, module.layer_idx
     slots, heads, _, dim = query.shape
     kv_heads = key.shape[1]
+    window = kwargs.get("sliding_window")
+    if window is not None and window < step.prompt_bias.shape[-1] + key.shape[2]:
+        raise NotImplementedError(f"puzzleloop's sampler does not support contexts beyond the sliding window {window}")
     scaling = dim**-0.5 if scaling is None else scaling
     grouped = (query * scaling).view(slots, kv_heads, heads // kv_heads, dim)  # head h reads kv head h // group
 
     tail_out, tail_lse = _attend(grouped, key, value, step.tail_bias)
 
     rows, length = table.used, step.prompt_bias.shape[-1]
-    placed = grouped[step.queries].view(rows, step.width, kv_heads, -1, dim).transpose(1, 2)
+    placed = grouped.index_select(0, step.queries).view(rows, step.width, kv_heads, -1, dim).transpose(1, 2)
     keys, values = table.keys[layer][:rows, :, :length], table.values[layer][:rows, :, :length]
     prompt_out, prompt_lse = _attend(placed.reshape(rows, kv_heads, -1, dim), keys, values, step.prompt_bias)
 
     def unplace(t: torch.Tensor) -> torch.Tensor:
         """rows x kv heads x (width x group) x n back to slots x kv heads x group x n."""
         t = t.view(rows, kv_heads, step.width, -1, t.shape[-1]).transpose(1, 2)
-        return t.reshape(rows * step.width, kv_heads, -1, t.shape[-1])[step.results]
+        return t.reshape(rows * step.width, kv_heads, -1, t.shape[-1]).index_select(0, step.results)
 
     prompt_out, prompt_lse = unplace(prompt_out), unplace(prompt_lse) + step.dead_bias
 
