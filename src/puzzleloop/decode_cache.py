@@ -224,11 +224,15 @@ def _attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias:
     On CPU this is torch's fused flash kernel, which returns the log-sum-exp that ``scaled_dot_product_attention``
     drops; elsewhere the same computation written out.
     """
-    if query.device.type == "cpu":
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            query, keys, values, attn_mask=bias.to(query.dtype), scale=1.0
-        )
-        return out.float(), lse[..., None]
+    if query.device.type != "cpu":
+        return _attend_written_out(query, keys, values, bias)
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        query, keys, values, attn_mask=bias.to(query.dtype), scale=1.0
+    )
+    return out.float(), lse[..., None]
+
+
+def _attend_written_out(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor):
     scores = (query @ keys.transpose(-1, -2)).float()
     scores += bias
     peak = scores.amax(dim=-1, keepdim=True)

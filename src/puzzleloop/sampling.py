@@ -1,10 +1,12 @@
 """Batched sampling of function completions, shared by proposing, solving and evaluation.
 
 Why not ``model.generate(num_return_sequences=n)``: it prefills the same prompt n times and decodes every
-sequence to ``max_new_tokens``. Here each prompt is prefilled once and its KV cache is copied to its n samples;
-a sequence leaves the batch as soon as its function ends and the next waiting sequence takes its slot, so the
-batch stays full until the last sequences. Slots live in preallocated KV buffers: a step writes one column
-instead of copying the whole cache, and a new sequence copies only its own prompt's rows.
+sequence to ``max_new_tokens``. Here the tokens all prompts begin with (the few-shot examples) are prefilled once,
+each prompt's rest once, and its KV rows are stored once for its n samples (``puzzleloop.decode_cache``); a
+sequence leaves the batch as soon as its function ends and the next waiting sequence takes its slot, so the batch
+stays full until the last sequences. A step writes one column of preallocated tail buffers instead of copying the
+cache. Measured against ``generate``, continuous batching and this sampler's earlier versions by
+``scripts/bench_sampling.py``.
 """
 
 from __future__ import annotations
