@@ -161,13 +161,24 @@ class TailCache(Cache):
         self.mask[:, self.end] = True
         self.step = _Step.of(self, live)
 
-    def keep(self, slots: torch.Tensor) -> None:
-        """Keep only these slots, in this order."""
-        self.keys = [buf[slots] for buf in self.keys]
-        self.values = [buf[slots] for buf in self.values]
-        self.mask = self.mask[slots]
-        self.start = [self.start[k] for k in slots.tolist()]
+    def keep(self, slots: torch.Tensor, room: int) -> None:
+        """Keep only these slots, in this order, once no sequence will join: copy just their live window into
+        buffers with ``room`` columns after it, as many as the longest of them may still decode."""
+        width = self.end - self.lo
+
+        def kept(buf: torch.Tensor) -> torch.Tensor:
+            new = buf.new_zeros((len(slots), buf.shape[1], width + room, buf.shape[3]))
+            new[:, :, :width] = buf[slots, :, self.lo : self.end]
+            return new
+
+        self.keys = [kept(buf) for buf in self.keys]
+        self.values = [kept(buf) for buf in self.values]
+        mask = self.mask.new_zeros((len(slots), width + room))
+        mask[:, :width] = self.mask[slots, self.lo : self.end]
+        self.mask = mask
+        self.start = [self.start[k] - self.lo for k in slots.tolist()]
         self.row = [self.row[k] for k in slots.tolist()]
+        self.lo, self.end = 0, width
 
 
 @dataclass

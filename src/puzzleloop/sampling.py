@@ -267,7 +267,7 @@ class Sampler:
 
         The first ``shared`` tokens, which every prompt begins with, are prefilled once for all of them.
         """
-        device, prompts = self.model.device, len(queue)
+        device, prompts, total = self.model.device, len(queue), sum(len(samples) for _, samples in queue)
         waiting: deque[PrefilledPrompt] = deque()
         rows: list[_Row | None] = [None] * slots
         tokens = torch.zeros(slots, dtype=torch.long, device=device)
@@ -289,7 +289,8 @@ class Sampler:
                 waiting.extend(self._prefill(batch, encoded, head))
             if cache is None and waiting:
                 table = PromptTable(min(slots, prompts), longest, waiting[0])
-                cache = TailCache(slots, 2 * config.max_new_tokens, table)
+                joins_later = slots < total  # a sequence that joins later may need columns past the oldest one's
+                cache = TailCache(slots, config.max_new_tokens * (2 if joins_later else 1), table)
                 logits = waiting[0].logits.new_empty((slots, waiting[0].logits.shape[0]))
             filled = []
             for k in free[: sum(len(p.samples) for p in waiting)]:
@@ -323,7 +324,7 @@ class Sampler:
                 return
             if not queue and not waiting and len(live) < SHRINK_BELOW * len(rows):
                 index = torch.tensor(live, device=device)
-                cache.keep(index)
+                cache.keep(index, room=config.max_new_tokens - min(len(rows[k].tokens) for k in live))
                 rows = [rows[k] for k in live]
                 tokens, positions, logits = tokens[index], positions[index], logits[index]
                 live = list(range(len(live)))
