@@ -11,7 +11,7 @@ its own tail. The result equals attention over the concatenated context up to fl
 faster on CPU: the prompts' product got cheaper by what the extra product and merge cost.)
 
 The model's attention modules call ``shared_prefix_attention`` through transformers' ``AttentionInterface``
-while ``decoding_with`` is active; the cache checks that every layer did.
+while ``decoding_with`` is active; the sampler checks after each step that every layer did.
 """
 
 from __future__ import annotations
