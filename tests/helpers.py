@@ -101,8 +101,11 @@ PROGRAMS = [  # what a proposer that writes programs might write: (program after
 ]
 
 
-def inject_round_one_programs(config) -> None:
-    """Round 1's proposals as an abduction proposer would write them: a program and `assert f<k>(<input>) == ...`."""
+def inject_round_one_programs(config, opening: bool = False) -> None:
+    """Round 1's proposals as an abduction proposer would write them: a program and `assert f<k>(<input>) == ...`.
+
+    opening: each row's prompt ended with the program's answer parameter (`def f<k>(li: List[int]`), and its
+    completion holds only the rest."""
     context = RunContext(config, log=lambda _: None)
     prompts = propose_prompts(context, 1)
     context.close()
@@ -112,6 +115,9 @@ def inject_round_one_programs(config) -> None:
             program, value = PROGRAMS[(i + j) % len(PROGRAMS)]
             completion = f"{program}\n\nassert {prompt.next_name}({value}) == 0\n"
             row = {"prompt": i, "sample": j, "seeds": list(prompt.seeds), "next_name": prompt.next_name}
+            if opening:
+                cut = min(completion.index(c) for c in ",)" if c in completion)
+                row["opening"], completion = completion[:cut], completion[cut:]
             rows.append(row | {"completion": completion, "tokens": 1})
     folder = Path(config.output_dir) / "round_1"
     folder.mkdir(parents=True)

@@ -10,6 +10,7 @@ from sandbox import Judge, Limits
 from puzzleloop.construct import (
     abduction_prompt,
     agreed_outputs,
+    answer_openings,
     constructed_proposals,
     program_call,
     program_examples,
@@ -156,3 +157,7 @@ def test_seeds_of_target_form_become_program_examples_and_prompts(judges):
     prompt = abduction_prompt(examples, 3, random.Random(0))
     assert prompt.text.endswith("assert f1(4) == 12\n\ndef f2(") and prompt.next_name == "f2"
     assert prompt.seeds == ("a",)
+    openings = answer_openings([*seeds, SeedExample("d", "def sat(li: List[int]):\n    return li\n")])
+    assert openings == ["x: int", "x: int", "x: int", "li: List[int]"]
+    prompt = abduction_prompt(examples, 3, random.Random(0), openings[-1:])
+    assert prompt.text.endswith("assert f1(4) == 12\n\ndef f2(li: List[int]") and prompt.opening == "li: List[int]"

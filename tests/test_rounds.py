@@ -23,10 +23,12 @@ from puzzleloop.config import ConfigError, SelectionConfig, load_config
 from puzzleloop.corpus import Attempt
 from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.filters import kept
+from puzzleloop.puzzles import parse_puzzle
 from puzzleloop.rounds import SelfPlayRun, prepare_run
 from puzzleloop.selection import select_training_set
 from puzzleloop.stages import filtering, relabeling, seeding
 from puzzleloop.stages.context import RunContext
+from puzzleloop.stages.proposing import propose_prompts
 from puzzleloop.stages.seeding import seed_examples
 
 
@@ -170,6 +172,22 @@ def test_abduction_round_stores_constructed_pairs_by_origin_and_trains_on_them(t
     assert line["own_verified_by_origin"]["constructed"] == 3 and line["kept_rate"] == 3 / 12
     assert line["training_by_origin"]["constructed"] == 3 and line["training_by_origin"]["seed"] > 0
     assert 0 < line["synthetic_share"] < 1
+
+
+@needs_p3
+def test_abduction_prompts_can_open_with_a_seed_answer_type_which_the_filter_puts_back(tiny_model_dir, tmp_path):
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    config = load_config(path, [*ABDUCTION, "propose.answer_types=seeds"])
+    context = RunContext(config, log=lambda _: None)
+    prompts = propose_prompts(context, 1)
+    seeds = seed_examples(config.propose.seeds, config.p3_dir)
+    seed_types = {f"{p.answer_name}: {p.answer_type}" for p in (parse_puzzle(s.sat) for s in seeds)}
+    assert all(p.opening in seed_types and p.text.endswith(f"def {p.next_name}({p.opening}") for p in prompts)
+    inject_round_one_programs(config, opening=True)  # the completions continue after `li: List[int]` and the like
+    seeding.run(context)
+    report = filtering.run(context, 1)
+    assert report.kept == 3 and all("def sat(" in p.source for p in context.corpus.puzzles(round=1))
+    context.close()
 
 
 @needs_p3

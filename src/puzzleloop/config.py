@@ -107,7 +107,10 @@ class ProposeConfig:
     mode "abduction" shows the seeds of target form as programs with an input and its output, and the model writes
     a program and an input; the sandbox's output makes the puzzle and the input its verified solution
     (puzzleloop.construct). `model: base` proposes with the untrained model every round, which still writes
-    puzzles after the trained one has learned to answer `def f(` with solutions.
+    puzzles after the trained one has learned to answer `def f(` with solutions. `answer_types: seeds` opens each
+    abduction program with the answer parameter of a random seed (`def f9(li: List[int]`): left to pick, the model
+    writes programs over an int, and the pairs they give teach returning ints where the held-out puzzles want lists
+    and strings as often.
     """
 
     mode: str = setting("puzzle", "puzzle: the model writes puzzles | abduction: programs and inputs it runs")
@@ -118,6 +121,9 @@ class ProposeConfig:
     shots: int = setting(8, "seed puzzles shown per prompt")
     sampling: SamplingSettings = sampling_settings(temperature=0.9, max_new_tokens=200)
     with_solution: bool = setting(False, "seeds shown with solutions; the proposer's own is judged as an attempt")
+    answer_types: str = setting(
+        "model", "abduction: model: the model picks its input's type | seeds: each prompt names a seed's answer type"
+    )
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -275,6 +281,7 @@ class RunConfig:
             "propose.seeds": (self.propose.seeds, ("p3-train155", "ours", "both")),
             "propose.mode": (self.propose.mode, ("puzzle", "abduction")),
             "propose.model": (self.propose.model, ("latest", "base")),
+            "propose.answer_types": (self.propose.answer_types, ("model", "seeds")),
             "seed_pairs": (self.seed_pairs, ("none", "p3-train155", "ours", "both", "all")),
             "train_from": (self.train_from, ("base", "last")),
         }  # select.rounds and train.loss_on are their sections' own checks

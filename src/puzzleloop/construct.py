@@ -231,19 +231,39 @@ def program_examples(seeds: Sequence[SeedExample], judge: Judge) -> list[Program
     return examples
 
 
-def abduction_prompt(examples: Sequence[ProgramExample], count: int, rng: random.Random) -> ProposePrompt:
+def abduction_prompt(
+    examples: Sequence[ProgramExample], count: int, rng: random.Random, openings: Sequence[str] = ()
+) -> ProposePrompt:
     """`count` shuffled program examples `f<i>` each with `assert f<i>(<input>) == <output>`, ending with the open
-    `def f{k+1}(`: the model writes a program and the call that gives its input."""
+    `def f{k+1}(`: the model writes a program and the call that gives its input.
+
+    With `openings` (answer parameters such as `li: List[int]`), the open header also names one of them, drawn at
+    random, so the program's input has that type: left to itself the model writes programs over an int.
+    """
     if not examples:
         raise ValueError("abduction_prompt: no seed of target form to show")
     chosen = rng.sample(list(examples), min(count, len(examples)))
+    opening = rng.choice(list(openings)) if openings else ""
     blocks = [
         f"{rename_function(e.program, f'f{i}').strip()}\n\nassert f{i}({e.input}) == {e.output}"
         for i, e in enumerate(chosen, start=1)
     ]
     next_name = f"f{len(chosen) + 1}"
-    text = PROMPT_HEADER + "\n\n".join(blocks) + f"\n\ndef {next_name}("
-    return ProposePrompt(text, tuple(e.name for e in chosen), next_name)
+    text = PROMPT_HEADER + "\n\n".join(blocks) + f"\n\ndef {next_name}({opening}"
+    return ProposePrompt(text, tuple(e.name for e in chosen), next_name, opening=opening)
+
+
+def answer_openings(seeds: Iterable[SeedExample]) -> list[str]:
+    """Each parseable seed's answer parameter as written in a header, `name: type` (one entry per seed, so types
+    come up as often as the seeds have them)."""
+    openings = []
+    for seed in seeds:
+        try:
+            puzzle = parse_puzzle(seed.sat, seed.name)
+        except PuzzleError:
+            continue
+        openings.append(f"{puzzle.answer_name}: {puzzle.answer_type}")
+    return openings
 
 
 def constructed_proposals(

@@ -66,12 +66,14 @@ class SeedExample:
 
 @dataclass(frozen=True)
 class ProposePrompt:
-    """A propose prompt and the names of the seed puzzles it showed, for provenance."""
+    """A propose prompt and the names of the seed puzzles it showed, for provenance; the prompt ends with
+    `def <next_name>(<opening>`, which the completion continues."""
 
     text: str
     seeds: tuple[str, ...]
     next_name: str
     with_solution: bool = False
+    opening: str = ""
 
 
 def propose_prompt(

@@ -34,7 +34,10 @@ def run(context: RunContext, round_: int) -> FilterReport:
     removed: Counter = Counter()
     if config.propose.mode == "abduction":
         proposals, removed = constructed_proposals(
-            ((f"def {row['next_name']}({row['completion']}", row["next_name"], tuple(row["seeds"])) for row in rows),
+            (
+                (f"def {row['next_name']}({row['opening']}{row['completion']}", row["next_name"], tuple(row["seeds"]))
+                for row in rows
+            ),
             context.judges(),
             max_source_chars=config.filter.max_source_chars,
             max_target_chars=config.filter.max_target_chars,

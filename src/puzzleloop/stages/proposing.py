@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from puzzleloop.construct import abduction_prompt, program_examples
+from puzzleloop.construct import abduction_prompt, answer_openings, program_examples
 from puzzleloop.files import append_jsonl, read_jsonl_objects, write_jsonl_atomic
 from puzzleloop.processes import shared
 from puzzleloop.prompts import ProposePrompt, propose_prompt
@@ -39,7 +39,8 @@ def propose_prompts(context: RunContext, round_: int) -> list[ProposePrompt]:
     seeds = seed_examples(cfg.seeds, context.config.p3_dir)
     if cfg.mode == "abduction":
         examples = program_examples(seeds, context.judge())
-        return [abduction_prompt(examples, cfg.shots, rng) for _ in range(cfg.prompts)]
+        openings = answer_openings(seeds) if cfg.answer_types == "seeds" else []
+        return [abduction_prompt(examples, cfg.shots, rng, openings) for _ in range(cfg.prompts)]
     return [propose_prompt(seeds, cfg.shots, rng, cfg.with_solution) for _ in range(cfg.prompts)]
 
 
@@ -78,6 +79,7 @@ def run(context: RunContext, round_: int) -> ProposeResult:
                     "sample": j,
                     "seeds": list(prompts[i].seeds),
                     "next_name": prompts[i].next_name,
+                    "opening": prompts[i].opening,
                     "completion": c.text,
                     "tokens": c.num_tokens,
                 }
@@ -89,12 +91,15 @@ def run(context: RunContext, round_: int) -> ProposeResult:
 
 
 def proposal_rows(context: RunContext, round_: int) -> list[dict[str, Any]]:
-    """The round's proposals, each with the name its prompt left open (rows written before that was stored
-    get it from their prompt, rebuilt from the run's seed)."""
+    """The round's proposals, each with the name and the opening its prompt left open, `def <next_name>(<opening>`
+    (rows written before these were stored get them from their prompt, rebuilt from the run's seed)."""
     rows = read_jsonl_objects(context.layout.proposals(round_))
-    if any("next_name" not in row for row in rows):
+    if any("next_name" not in row or "opening" not in row for row in rows):
         prompts = propose_prompts(context, round_)
-        rows = [{"next_name": prompts[row["prompt"]].next_name} | row for row in rows]
+        rows = [
+            {"next_name": prompts[row["prompt"]].next_name, "opening": prompts[row["prompt"]].opening} | row
+            for row in rows
+        ]
     return rows
 
 
