@@ -91,15 +91,14 @@ def run(context: RunContext, round_: int) -> ProposeResult:
 
 
 def proposal_rows(context: RunContext, round_: int) -> list[dict[str, Any]]:
-    """The round's proposals, each with the name and the opening its prompt left open, `def <next_name>(<opening>`
-    (rows written before these were stored get them from their prompt, rebuilt from the run's seed)."""
-    rows = read_jsonl_objects(context.layout.proposals(round_))
-    if any("next_name" not in row or "opening" not in row for row in rows):
+    """The round's proposals, each with the name and the opening its prompt left open, `def <next_name>(<opening>`.
+
+    Rows written before the name was stored get it from their prompt, rebuilt from the run's seed; rows written
+    before openings existed had none, so they need no rebuild for it."""
+    rows = [{"opening": ""} | row for row in read_jsonl_objects(context.layout.proposals(round_))]
+    if any("next_name" not in row for row in rows):
         prompts = propose_prompts(context, round_)
-        rows = [
-            {"next_name": prompts[row["prompt"]].next_name, "opening": prompts[row["prompt"]].opening} | row
-            for row in rows
-        ]
+        rows = [{"next_name": prompts[row["prompt"]].next_name} | row for row in rows]
     return rows
 
 
