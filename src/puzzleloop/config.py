@@ -151,6 +151,9 @@ class SolveConfig:
     relabel_per_puzzle: int = setting(
         0, "hindsight relabeling: wrong answers per target-form puzzle made verified pairs of a new target (0: off)"
     )
+    relabel_seeds: bool = setting(
+        False, "the solver also attempts the seed puzzles of target form each round, to relabel its wrong answers"
+    )
 
     def __post_init__(self) -> None:
         check_ranges(self)

@@ -305,18 +305,30 @@ def output_proposal(
     param: str,
     seeds: tuple[str, ...],
     max_target_chars: int,
-    bound_answer: bool = False,
+    solver_code: str | None = None,
 ) -> Proposal | str:
     """The puzzle `program` makes with its agreed output (agreed_outputs) as the target of `param`, solved by the
-    answer as a literal; or the FILTER_STEPS step that removes it: program_failed, nondeterministic, target_size
-    (the target, and with `bound_answer` the answer too, longer than max_target_chars), signature."""
+    answer as a literal, or by `solver_code` (relabeling: the code that gave the answer) under the new puzzle's
+    header; or the FILTER_STEPS step that removes it: program_failed, nondeterministic, target_size (the target,
+    and with `solver_code` the answer too, longer than max_target_chars), signature."""
     if isinstance(output, str):
         return "program_failed" if output == "failed" else output
     target, answer = literal(output.value), literal(output.answer)
-    if max(len(target), len(answer) if bound_answer else 0) > max_target_chars:
+    if max(len(target), len(answer) if solver_code is not None else 0) > max_target_chars:
         return "target_size"
     try:
         sat = with_target(program, target, param)
+        solution = returning(sat, answer) if solver_code is None else rehoused(solver_code, sat)
     except PuzzleError:
         return "signature"
-    return Proposal(sat, seeds, solution=returning(sat, answer), answer=answer, target=target)
+    return Proposal(sat, seeds, solution=solution, answer=answer, target=target)
+
+
+def rehoused(solution: str, sat: str) -> str:
+    """The solution's body under the header of `sat`'s solutions (`def sol(<sat's defaults>):`). A relabeled pair
+    keeps the code the solver wrote, not only the value it returned: CodeIt keeps the program, and a literal
+    teaches nothing about computing an answer. Its body reads the new puzzle's defaults; the filters verify it."""
+    func = parse_function(solution, "the solver's answer")
+    header = parse_function(f"{solution_header(parse_puzzle(sat))}\n    pass\n")
+    func.name, func.args = header.name, header.args
+    return ast.unparse(func) + "\n"

@@ -1,6 +1,8 @@
 """Hindsight relabeling: a wrong answer to a puzzle of target form becomes the verified solution of the same
-program with the target the answer actually gives, recomputed by every judge. Such puzzles pass the same filters
-as constructed ones, and at most `solve.relabel_per_puzzle` are kept per puzzle they came from."""
+program with the target the answer actually gives, recomputed by every judge, and the solver's code is its
+solution. Such puzzles pass the same filters as constructed ones, and at most `solve.relabel_per_puzzle` are kept
+per puzzle they came from (the round's own puzzles, and with `solve.relabel_seeds` the seed puzzles of target
+form)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from puzzleloop.corpus import Attempt, PuzzleRow
 from puzzleloop.filters import FilterResult, Proposal
 from puzzleloop.stages.context import RunContext, StageResult
 from puzzleloop.stages.filtering import contamination_check, filtered, store_puzzles
+from puzzleloop.stages.solving import puzzles_to_solve
 
 
 @dataclass
@@ -31,19 +34,20 @@ def run(context: RunContext, round_: int) -> RelabelResult:
         return RelabelResult(relabeled=0)
     proposals: list[Proposal] = []
     wrong: list[tuple[PuzzleRow, TargetForm, str]] = []
-    for puzzle in corpus.puzzles(round=round_):
-        form = target_form(puzzle.source) if puzzle.origin != "relabeled" else None
+    for puzzle in puzzles_to_solve(context, round_):
+        form = target_form(puzzle.source)
         if form is None:
             continue
-        answers = dict.fromkeys(s.source for s in corpus.solutions(puzzle.id) if s.status == "wrong")
+        solutions = corpus.solutions(puzzle.id)
+        answers = dict.fromkeys(s.source for s in solutions if s.status == "wrong" and s.round == round_)
         wrong += [(puzzle, form, answer) for answer in list(answers)[: 2 * cap]]
     outputs = agreed_outputs(context.judges(), [(form.program, answer) for _, form, answer in wrong])
     removed: Counter = Counter()
     sources: dict[str, int] = {}  # relabeled puzzle source -> the puzzle it came from
-    for (puzzle, form, _), output in zip(wrong, outputs, strict=True):
+    for (puzzle, form, answer), output in zip(wrong, outputs, strict=True):
         seeds = (f"relabeled:{puzzle.id}",)
         limit = context.config.filter.max_target_chars
-        proposal = output_proposal(output, form.program, form.param, seeds, limit, bound_answer=True)
+        proposal = output_proposal(output, form.program, form.param, seeds, limit, solver_code=answer)
         if isinstance(proposal, str):
             removed[proposal] += 1
             continue

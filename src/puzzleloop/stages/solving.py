@@ -1,12 +1,14 @@
 """The solver's attempts at the round's proposed and constructed puzzles, a block of puzzles at a time: a puzzle's
 own solution (its proposer's answer, a constructed puzzle's input) is judged first, with the puzzle's origin,
-then `solve.attempts` samples of the solve prompt, each judged by the sandbox and stored with its verdict."""
+then `solve.attempts` samples of the solve prompt, each judged by the sandbox and stored with its verdict (with
+`solve.relabel_seeds`, the seed puzzles of target form are attempted again each round, for relabeling)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
 
+from puzzleloop.construct import target_form
 from puzzleloop.corpus import Attempt, PuzzleRow
 from puzzleloop.processes import shared
 from puzzleloop.prompts import SolvedExample, solution_from_completion, solve_prompt, tutorial_examples
@@ -29,7 +31,7 @@ class SolveResult(StageResult):
 def run(context: RunContext, round_: int) -> SolveResult:
     config, corpus = context.config, context.corpus
     attempted = corpus.attempted_puzzle_ids(round_)
-    todo = [p for p in corpus.puzzles(round=round_) if p.id not in attempted and p.origin != "relabeled"]
+    todo = [p for p in puzzles_to_solve(context, round_) if p.id not in attempted]
     model, tokenizer = context.model(model_after(context, round_ - 1))
     sampler = Sampler(model, tokenizer)
     examples = tutorial_examples(config.p3_dir)
@@ -39,18 +41,37 @@ def run(context: RunContext, round_: int) -> SolveResult:
         block = todo[start : start + step]
         label = context.main and f"solve {start + 1}-{start + len(block)}/{len(todo)}"
         work = partial(_judged_attempts, context, sampler, examples, sampling, label)
-        attempts = shared([(row.id, row) for row in block], work)  # seeded by puzzle: the same after a resume
+        attempts = shared([(_sample_key(row, round_), row) for row in block], work)  # the same after a resume
         if context.main:
             for row, puzzle_attempts in zip(block, attempts, strict=True):
                 corpus.record_attempts(row.id, round_, puzzle_attempts)
-    puzzles = [p for p in corpus.puzzles(round=round_) if p.origin != "relabeled"]
+    statuses = [  # this round's verdicts only: a seed puzzle also holds its reference and earlier rounds' attempts
+        [s.status for s in corpus.solutions(p.id) if s.round == round_] for p in puzzles_to_solve(context, round_)
+    ]
     return SolveResult(
-        puzzles=len(puzzles),
-        attempts=sum(p.attempts for p in puzzles),
-        verified_solutions=sum(p.successes for p in puzzles),
-        verified_puzzles=sum(1 for p in puzzles if p.successes),
+        puzzles=len(statuses),
+        attempts=sum(map(len, statuses)),
+        verified_solutions=sum(s.count("verified") for s in statuses),
+        verified_puzzles=sum("verified" in s for s in statuses),
         verified_by_origin=corpus.verified_by_origin(round_),
     )
+
+
+def puzzles_to_solve(context: RunContext, round_: int) -> list[PuzzleRow]:
+    """The round's proposed and constructed puzzles, and with `solve.relabel_seeds` the seed puzzles of target
+    form: CodeIt relabels its training tasks too, so the solver's wrong answers to real puzzles, over the seeds'
+    answer types, become pairs of its own code rather than only of the int programs the proposer favours."""
+    puzzles = [p for p in context.corpus.puzzles(round=round_) if p.origin != "relabeled"]
+    if context.config.solve.relabel_seeds and round_ > 0:
+        seeds = context.corpus.puzzles(round=0)
+        puzzles += [p for p in seeds if p.origin == "seed" and target_form(p.source) is not None]
+    return puzzles
+
+
+def _sample_key(row: PuzzleRow, round_: int) -> int:
+    """The sampler's seed for a puzzle's attempts: its id, and for a seed puzzle attempted again each round the
+    round too, so every round draws new answers to it."""
+    return row.id if row.round == round_ else row.id * 1_000_003 + round_
 
 
 def _judged_attempts(
