@@ -20,16 +20,18 @@ from tests.helpers import (
 
 from puzzleloop.cli import main
 from puzzleloop.config import ConfigError, SelectionConfig, load_config
+from puzzleloop.construct import literal, target_form
 from puzzleloop.corpus import Attempt
 from puzzleloop.data import load_seed_puzzles, named_set
 from puzzleloop.filters import kept
-from puzzleloop.puzzles import parse_puzzle
+from puzzleloop.puzzles import parse_puzzle, solution_header
 from puzzleloop.rounds import SelfPlayRun, prepare_run
 from puzzleloop.selection import select_training_set
 from puzzleloop.stages import filtering, relabeling, seeding
 from puzzleloop.stages.context import RunContext
 from puzzleloop.stages.proposing import propose_prompts
 from puzzleloop.stages.seeding import seed_examples
+from puzzleloop.stages.solving import puzzles_to_solve
 
 
 @needs_p3
@@ -217,4 +219,35 @@ def test_wrong_answers_to_target_puzzles_are_relabeled_into_verified_pairs(tiny_
     capped = select_training_set(context.corpus, SelectionConfig(max_synthetic_share=0.05), latest_round=1)
     real = capped["origin"].count("seed")
     assert real > 0 and len(capped) - real == int(0.05 * real / 0.95)
+    context.close()
+
+
+@needs_p3
+def test_relabel_seeds_relabels_this_rounds_wrong_answers_to_seed_puzzles_keeping_the_solvers_code(
+    tiny_model_dir, tmp_path
+):
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    config = load_config(path, [*ABDUCTION, "rounds=2", "solve.relabel_per_puzzle=2", "solve.relabel_seeds=true"])
+    context = RunContext(config, log=lambda _: None)
+    seeding.run(context)
+    targets = [p for p in context.corpus.puzzles(round=0) if target_form(p.source) is not None]
+    assert targets and [p.id for p in puzzles_to_solve(context, 1)] == [p.id for p in targets]  # no proposals yet
+    for p in targets:  # two wrong answers each: code that reads the puzzle's parameters, and code that does not
+        (reference,) = context.corpus.solutions(p.id)
+        (value,) = context.judge().outputs([(target_form(p.source).program, reference.source)])
+        computed = f"{solution_header(parse_puzzle(p.source))}\n    return 3 * {literal(value.answer)}\n"
+        wrong = [reference.source.replace("return ", "return 2 * "), computed]
+        verdicts = context.judge().judge([(p.source, w) for w in wrong])
+        context.corpus.record_attempts(p.id, 1, [Attempt(w, v.status) for w, v in zip(wrong, verdicts, strict=True)])
+    result = relabeling.run(context, 1)
+    relabeled = [p for p in context.corpus.puzzles(round=1) if p.origin == "relabeled"]
+    assert result.relabeled == len(relabeled) >= 2
+    bodies = set()
+    for puzzle in relabeled:
+        (solution,) = context.corpus.solutions(puzzle.id)
+        assert solution.source.startswith(solution_header(parse_puzzle(puzzle.source)))
+        assert context.judge().judge([(puzzle.source, solution.source)])[0].status == "verified"
+        bodies.add(solution.source.splitlines()[-1].strip().startswith("return 3 * "))
+    assert bodies == {True, False}  # the solver's code is kept unless it reads the target relabeling changed
+    assert relabeling.run(context, 2).relabeled == 0  # round 1's wrong answers are not relabeled again
     context.close()

@@ -308,9 +308,9 @@ def output_proposal(
     solver_code: str | None = None,
 ) -> Proposal | str:
     """The puzzle `program` makes with its agreed output (agreed_outputs) as the target of `param`, solved by the
-    answer as a literal, or by `solver_code` (relabeling: the code that gave the answer) under the new puzzle's
-    header; or the FILTER_STEPS step that removes it: program_failed, nondeterministic, target_size (the target,
-    and with `solver_code` the answer too, longer than max_target_chars), signature."""
+    answer as a literal, or by `solver_code` (relabeling: the code that gave the answer, see `relabeled_solution`);
+    or the FILTER_STEPS step that removes it: program_failed, nondeterministic, target_size (the target, and with
+    `solver_code` the answer too, longer than max_target_chars), signature."""
     if isinstance(output, str):
         return "program_failed" if output == "failed" else output
     target, answer = literal(output.value), literal(output.answer)
@@ -318,17 +318,21 @@ def output_proposal(
         return "target_size"
     try:
         sat = with_target(program, target, param)
-        solution = returning(sat, answer) if solver_code is None else rehoused(solver_code, sat)
+        code = relabeled_solution(solver_code, sat, param) if solver_code is not None else None
     except PuzzleError:
         return "signature"
-    return Proposal(sat, seeds, solution=solution, answer=answer, target=target)
+    return Proposal(sat, seeds, solution=code or returning(sat, answer), answer=answer, target=target)
 
 
-def rehoused(solution: str, sat: str) -> str:
-    """The solution's body under the header of `sat`'s solutions (`def sol(<sat's defaults>):`). A relabeled pair
-    keeps the code the solver wrote, not only the value it returned: CodeIt keeps the program, and a literal
-    teaches nothing about computing an answer. Its body reads the new puzzle's defaults; the filters verify it."""
-    func = parse_function(solution, "the solver's answer")
+def relabeled_solution(solver_code: str, sat: str, param: str) -> str | None:
+    """The solver's code under the header of `sat`'s solutions (`def sol(<sat's defaults>):`), or None when its
+    body reads `param`, whose value relabeling changed (the code would compute another answer).
+
+    A relabeled pair keeps the code the solver wrote, not only the value it returned: CodeIt keeps the program,
+    and a literal teaches nothing about computing an answer."""
+    func = parse_function(solver_code, "the solver's answer")
+    if any(isinstance(n, ast.Name) and n.id == param for statement in func.body for n in ast.walk(statement)):
+        return None
     header = parse_function(f"{solution_header(parse_puzzle(sat))}\n    pass\n")
     func.name, func.args = header.name, header.args
     return ast.unparse(func) + "\n"

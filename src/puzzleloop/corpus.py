@@ -26,8 +26,8 @@ SCHEMA_VERSION = 2
 # Where a puzzle or a verified pair came from. seed: a seed puzzle and its reference solution (real data);
 # proposed: a puzzle the model wrote, and the solver's attempts at any puzzle (seed puzzles too, with
 # `solve.relabel_seeds`); constructed: a puzzle built from the model's program and input, whose input is its
-# solution; relabeled: a puzzle whose target was recomputed from a wrong answer, whose code is its solution.
-# Every origin but seed is synthetic.
+# solution; relabeled: a puzzle whose target was recomputed from a wrong answer, whose code (or value) is its
+# solution. Every origin but seed is synthetic.
 ORIGINS = ("seed", "proposed", "constructed", "relabeled")
 _ORIGIN_CHECK = f"CHECK (origin IN ({', '.join(repr(o) for o in ORIGINS)}))"
 

@@ -1,8 +1,8 @@
 """Hindsight relabeling: a wrong answer to a puzzle of target form becomes the verified solution of the same
-program with the target the answer actually gives, recomputed by every judge, and the solver's code is its
-solution. Such puzzles pass the same filters as constructed ones, and at most `solve.relabel_per_puzzle` are kept
-per puzzle they came from (the round's own puzzles, and with `solve.relabel_seeds` the seed puzzles of target
-form)."""
+program with the target the answer actually gives, recomputed by every judge; the solver's code is its solution
+(its value, as a literal, when the code reads the target). Such puzzles pass the same filters as constructed
+ones, and at most `solve.relabel_per_puzzle` are kept per puzzle they came from (the round's own puzzles, and
+with `solve.relabel_seeds` the seed puzzles of target form)."""
 
 from __future__ import annotations
 
