@@ -27,7 +27,7 @@ from puzzleloop.filters import kept
 from puzzleloop.puzzles import parse_puzzle, solution_header
 from puzzleloop.rounds import SelfPlayRun, prepare_run
 from puzzleloop.selection import select_training_set
-from puzzleloop.stages import filtering, relabeling, seeding
+from puzzleloop.stages import filtering, relabeling, seeding, solving
 from puzzleloop.stages.context import RunContext
 from puzzleloop.stages.proposing import propose_prompts
 from puzzleloop.stages.seeding import seed_examples
@@ -250,4 +250,37 @@ def test_relabel_seeds_relabels_this_rounds_wrong_answers_to_seed_puzzles_keepin
         bodies.add(solution.source.splitlines()[-1].strip().startswith("return 3 * "))
     assert bodies == {True, False}  # the solver's code is kept unless it reads the target relabeling changed
     assert relabeling.run(context, 2).relabeled == 0  # round 1's wrong answers are not relabeled again
+    context.close()
+
+
+@needs_p3
+def test_more_attempts_go_to_puzzles_that_came_close_once_even_after_a_rerun(tiny_model_dir, tmp_path):
+    path = write_run_config(tmp_path / "c.yaml", tiny_model_dir, tmp_path / "run")
+    config = load_config(path, [*ABDUCTION, "solve.attempts=2", "solve.more_attempts=3"])
+    inject_round_one_programs(config)
+    context = RunContext(config, log=lambda _: None)
+    seeding.run(context)
+    filtering.run(context, 1)
+    puzzles = context.corpus.puzzles(round=1)
+    assert len(puzzles) == 3
+    raising = [f"{solution_header(parse_puzzle(p.source))}\n    return 1 // 0\n" for p in puzzles]
+    doubled = [p.solution.replace("return ", "return 2 * ") for p in puzzles]
+    first_tries = [  # close (a wrong answer), solved (a verified one too), errors only
+        [doubled[0], raising[0]],
+        [doubled[1], puzzles[1].solution],
+        [raising[2], raising[2]],
+    ]
+    for p, tries in zip(puzzles, first_tries, strict=True):
+        sources = [p.solution, *tries]
+        verdicts = context.judge().judge([(p.source, s) for s in sources])
+        origins = [p.origin] + ["proposed"] * len(tries)
+        context.corpus.record_attempts(
+            p.id, 1, [Attempt(s, v.status, o) for s, v, o in zip(sources, verdicts, origins, strict=True)]
+        )
+    statuses = [[s.status for s in context.corpus.solutions(p.id)][1:] for p in puzzles]
+    assert statuses == [["wrong", "error"], ["wrong", "verified"], ["error", "error"]]
+    assert solving.run(context, 1).came_close == 1
+    solving.run(context, 1)  # a rerun of the finished stage adds nothing
+    extra = [[s for s in context.corpus.solutions(p.id) if s.attempt >= 3] for p in puzzles]
+    assert [len(e) for e in extra] == [3, 0, 0] and {s.origin for s in extra[0]} == {"proposed"}
     context.close()

@@ -38,7 +38,7 @@ SETTING_RANGES: dict[str, tuple[float, bool, float | None]] = {
     "workers": _AT_LEAST_1, "batch_size": _AT_LEAST_1, "block_sequences": _AT_LEAST_1, "max_source_chars": _AT_LEAST_1,
     "temperature": _AT_LEAST_0,  # 0 is greedy
     "top_p": _UNIT, "contamination_threshold": _UNIT,
-    "max_target_chars": _AT_LEAST_1, "relabel_per_puzzle": _AT_LEAST_0,
+    "max_target_chars": _AT_LEAST_1, "relabel_per_puzzle": _AT_LEAST_0, "more_attempts": _AT_LEAST_0,
     "timeout": _ABOVE_0,
     "memory_mb": (64, True, None),  # the sandbox's interpreter needs ~40 MB
 }
@@ -150,6 +150,9 @@ class SolveConfig:
     sampling: SamplingSettings = sampling_settings(temperature=0.9, max_new_tokens=150)
     relabel_per_puzzle: int = setting(
         0, "hindsight relabeling: wrong answers per target-form puzzle made verified pairs of a new target (0: off)"
+    )
+    more_attempts: int = setting(
+        0, "more attempts for puzzles whose first attempts gave a wrong but well-typed answer and none verified"
     )
     relabel_seeds: bool = setting(
         False, "the solver also attempts the seed puzzles of target form each round, to relabel its wrong answers"

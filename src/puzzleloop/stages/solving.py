@@ -1,7 +1,9 @@
 """The solver's attempts at the round's proposed and constructed puzzles, a block of puzzles at a time: a puzzle's
 own solution (its proposer's answer, a constructed puzzle's input) is judged first, with the puzzle's origin,
 then `solve.attempts` samples of the solve prompt, each judged by the sandbox and stored with its verdict (with
-`solve.relabel_seeds`, the seed puzzles of target form are attempted again each round, for relabeling)."""
+`solve.relabel_seeds`, the seed puzzles of target form are attempted again each round, for relabeling). With
+`solve.more_attempts`, puzzles whose first attempts came close get that many more: attempts spent where they
+teach, and more wrong answers of target-form puzzles to relabel."""
 
 from __future__ import annotations
 
@@ -26,25 +28,20 @@ class SolveResult(StageResult):
     verified_solutions: int
     verified_puzzles: int
     verified_by_origin: dict[str, int] = field(default_factory=dict)
+    came_close: int = 0  # puzzles given `solve.more_attempts` (a wrong but well-typed answer, none verified)
 
 
 def run(context: RunContext, round_: int) -> SolveResult:
     config, corpus = context.config, context.corpus
     attempted = corpus.attempted_puzzle_ids(round_)
-    todo = [p for p in puzzles_to_solve(context, round_) if p.id not in attempted]
     model, tokenizer = context.model(model_after(context, round_ - 1))
-    sampler = Sampler(model, tokenizer)
-    examples = tutorial_examples(config.p3_dir)
-    sampling = SamplingConfig.of(config.solve.sampling, batch_size=config.batch_size, seed=config.seed * 104729)
-    step = max(1, config.block_sequences // config.solve.attempts)
-    for start in range(0, len(todo), step):
-        block = todo[start : start + step]
-        label = context.main and f"solve {start + 1}-{start + len(block)}/{len(todo)}"
-        work = partial(_judged_attempts, context, sampler, examples, sampling, label)
-        attempts = shared([(_sample_key(row, round_), row) for row in block], work)  # the same after a resume
-        if context.main:
-            for row, puzzle_attempts in zip(block, attempts, strict=True):
-                corpus.record_attempts(row.id, round_, puzzle_attempts)
+    solver = _Solver(context, Sampler(model, tokenizer), tutorial_examples(config.p3_dir), round_)
+    todo = [p for p in puzzles_to_solve(context, round_) if p.id not in attempted]
+    solver.attempt(todo, config.solve.attempts, 0)
+    close = [p for p in puzzles_to_solve(context, round_) if _came_close(context, p, round_)]
+    if config.solve.more_attempts:  # those whose extra attempts are stored already (a resumed stage) are skipped
+        stored = {p.id: sum(s.round == round_ for s in corpus.solutions(p.id)) for p in close}
+        solver.attempt([p for p in close if stored[p.id] == _first_pass(context, p)], config.solve.more_attempts, 1)
     statuses = [  # this round's verdicts only: a seed puzzle also holds its reference and earlier rounds' attempts
         [s.status for s in corpus.solutions(p.id) if s.round == round_] for p in puzzles_to_solve(context, round_)
     ]
@@ -54,6 +51,7 @@ def run(context: RunContext, round_: int) -> SolveResult:
         verified_solutions=sum(s.count("verified") for s in statuses),
         verified_puzzles=sum("verified" in s for s in statuses),
         verified_by_origin=corpus.verified_by_origin(round_),
+        came_close=len(close),
     )
 
 
@@ -74,23 +72,62 @@ def _sample_key(row: PuzzleRow, round_: int) -> int:
     return row.id if row.round == round_ else row.id * 1_000_003 + round_
 
 
-def _judged_attempts(
-    context: RunContext,
-    sampler: Sampler,
-    examples: list[SolvedExample],
-    sampling: SamplingConfig,
-    label: str | bool,
-    block: list[tuple[int, PuzzleRow]],
-) -> list[list[Attempt]]:
-    """For each (seed id, puzzle) of a block: its own solution, if it has one, and the solver's attempts, judged."""
-    puzzles = [parse_puzzle(row.source, name=f"puzzle {row.id}") for _, row in block]
-    prompts = [solve_prompt(p, examples) for p in puzzles]
-    completions = sampler.sample(prompts, context.config.solve.attempts, sampling, label, [i for i, _ in block])
-    solutions = [
-        [(row.solution, row.origin)] * (row.solution is not None)
-        + [(solution_from_completion(p, c.text), "proposed") for c in samples]
-        for (_, row), p, samples in zip(block, puzzles, completions, strict=True)
-    ]
-    pairs = [(row.source, s) for (_, row), sols in zip(block, solutions, strict=True) for s, _ in sols]
-    verdicts = iter(context.judge().judge(pairs))
-    return [[Attempt(s, next(verdicts).status, origin) for s, origin in sols] for sols in solutions]
+def _came_close(context: RunContext, puzzle: PuzzleRow, round_: int) -> bool:
+    """Whether a puzzle earns `solve.more_attempts`: this round's first attempts gave a wrong but well-typed answer
+    and no verified one (a puzzle the solver already solves, or only answers with errors, teaches less)."""
+    first = _first_pass(context, puzzle)
+    tries = context.corpus.solutions(puzzle.id)
+    statuses = {s.status for s in tries if s.round == round_ and s.attempt < first and s.origin == "proposed"}
+    return "wrong" in statuses and "verified" not in statuses
+
+
+def _first_pass(context: RunContext, puzzle: PuzzleRow) -> int:
+    """How many solutions the first pass stores for a puzzle: its own, if it has one, and `solve.attempts`."""
+    return context.config.solve.attempts + (puzzle.solution is not None)
+
+
+class _Solver:
+    """Samples and judges attempts at puzzles, a block at a time, and stores them after each block (the resume
+    granularity). Pass 0 also judges each puzzle's own solution first, with the puzzle's origin; pass 1 (the extra
+    attempts) draws from another sampling seed, so its answers are new."""
+
+    def __init__(self, context: RunContext, sampler: Sampler, examples: list[SolvedExample], round_: int) -> None:
+        self.context, self.sampler, self.examples, self.round = context, sampler, examples, round_
+
+    def attempt(self, rows: list[PuzzleRow], attempts: int, pass_: int) -> None:
+        config, corpus = self.context.config, self.context.corpus
+        seed = config.seed * 104729 + pass_
+        sampling = SamplingConfig.of(config.solve.sampling, batch_size=config.batch_size, seed=seed)
+        step = max(1, config.block_sequences // attempts)
+        name = "solve" if pass_ == 0 else "solve more"
+        for start in range(0, len(rows), step):
+            block = rows[start : start + step]
+            label = self.context.main and f"{name} {start + 1}-{start + len(block)}/{len(rows)}"
+            work = partial(self._judged_attempts, sampling, attempts, pass_ == 0, label)
+            results = shared([(_sample_key(row, self.round), row) for row in block], work)  # the same after a resume
+            if self.context.main:
+                for row, puzzle_attempts in zip(block, results, strict=True):
+                    first = _first_pass(self.context, row) if pass_ else 0
+                    corpus.record_attempts(row.id, self.round, puzzle_attempts, first_attempt=first)
+
+    def _judged_attempts(
+        self,
+        sampling: SamplingConfig,
+        attempts: int,
+        own_solution: bool,
+        label: str | bool,
+        block: list[tuple[int, PuzzleRow]],
+    ) -> list[list[Attempt]]:
+        """For each (seed id, puzzle) of a block: its own solution (if asked and it has one), and `attempts` of
+        the solver, judged."""
+        puzzles = [parse_puzzle(row.source, name=f"puzzle {row.id}") for _, row in block]
+        prompts = [solve_prompt(p, self.examples) for p in puzzles]
+        completions = self.sampler.sample(prompts, attempts, sampling, label, [i for i, _ in block])
+        solutions = [
+            [(row.solution, row.origin)] * (own_solution and row.solution is not None)
+            + [(solution_from_completion(p, c.text), "proposed") for c in samples]
+            for (_, row), p, samples in zip(block, puzzles, completions, strict=True)
+        ]
+        pairs = [(row.source, s) for (_, row), sols in zip(block, solutions, strict=True) for s, _ in sols]
+        verdicts = iter(self.context.judge().judge(pairs))
+        return [[Attempt(s, next(verdicts).status, origin) for s, origin in sols] for sols in solutions]
