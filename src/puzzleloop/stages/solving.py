@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from puzzleloop.construct import target_form
-from puzzleloop.corpus import Attempt, PuzzleRow
-from puzzleloop.processes import shared
+from puzzleloop.corpus import Attempt, PuzzleRow, SolutionRow
+from puzzleloop.processes import shared, wait_for_everyone
 from puzzleloop.prompts import SolvedExample, solution_from_completion, solve_prompt, tutorial_examples
 from puzzleloop.puzzles import parse_puzzle
 from puzzleloop.sampling import Sampler, SamplingConfig
@@ -33,18 +33,19 @@ class SolveResult(StageResult):
 
 def run(context: RunContext, round_: int) -> SolveResult:
     config, corpus = context.config, context.corpus
+    puzzles = puzzles_to_solve(context, round_)
     attempted = corpus.attempted_puzzle_ids(round_)
     model, tokenizer = context.model(model_after(context, round_ - 1))
     solver = _Solver(context, Sampler(model, tokenizer), tutorial_examples(config.p3_dir), round_)
-    todo = [p for p in puzzles_to_solve(context, round_) if p.id not in attempted]
-    solver.attempt(todo, config.solve.attempts, 0)
-    close = [p for p in puzzles_to_solve(context, round_) if _came_close(context, p, round_)]
+    solver.attempt([p for p in puzzles if p.id not in attempted], config.solve.attempts, 0)
+    wait_for_everyone()  # the main process has stored the first pass: every process picks the same puzzles from it
+    tries = _this_round(context, puzzles, round_)
+    close = [p for p in puzzles if _came_close(tries[p.id], _first_pass(context, p))]
     if config.solve.more_attempts:  # those whose extra attempts are stored already (a resumed stage) are skipped
-        stored = {p.id: sum(s.round == round_ for s in corpus.solutions(p.id)) for p in close}
-        solver.attempt([p for p in close if stored[p.id] == _first_pass(context, p)], config.solve.more_attempts, 1)
-    statuses = [  # this round's verdicts only: a seed puzzle also holds its reference and earlier rounds' attempts
-        [s.status for s in corpus.solutions(p.id) if s.round == round_] for p in puzzles_to_solve(context, round_)
-    ]
+        todo = [p for p in close if len(tries[p.id]) == _first_pass(context, p)]
+        solver.attempt(todo, config.solve.more_attempts, 1)
+        tries = _this_round(context, puzzles, round_)
+    statuses = [[s.status for s in tries[p.id]] for p in puzzles]
     return SolveResult(
         puzzles=len(statuses),
         attempts=sum(map(len, statuses)),
@@ -72,12 +73,15 @@ def _sample_key(row: PuzzleRow, round_: int) -> int:
     return row.id if row.round == round_ else row.id * 1_000_003 + round_
 
 
-def _came_close(context: RunContext, puzzle: PuzzleRow, round_: int) -> bool:
+def _this_round(context: RunContext, puzzles: list[PuzzleRow], round_: int) -> dict[int, list[SolutionRow]]:
+    """Each puzzle's solutions stored in this round (a seed puzzle also holds its reference and earlier rounds')."""
+    return {p.id: [s for s in context.corpus.solutions(p.id) if s.round == round_] for p in puzzles}
+
+
+def _came_close(tries: list[SolutionRow], first_pass: int) -> bool:
     """Whether a puzzle earns `solve.more_attempts`: this round's first attempts gave a wrong but well-typed answer
     and no verified one (a puzzle the solver already solves, or only answers with errors, teaches less)."""
-    first = _first_pass(context, puzzle)
-    tries = context.corpus.solutions(puzzle.id)
-    statuses = {s.status for s in tries if s.round == round_ and s.attempt < first and s.origin == "proposed"}
+    statuses = {s.status for s in tries if s.attempt < first_pass and s.origin == "proposed"}
     return "wrong" in statuses and "verified" not in statuses
 
 
