@@ -2,14 +2,27 @@
 per-puzzle tables and the paired comparison, resumed without retraining."""
 
 import csv
+import dataclasses
 import json
 
 from tests.helpers import inject_round_one_programs, needs_p3
 
-from puzzleloop.ablation import ablation
+from puzzleloop.ablation import ablation, arm_settings
 from puzzleloop.config import load_config
 from puzzleloop.rounds import SelfPlayRun
 from puzzleloop.train import RESULT_FILE
+
+
+def test_own_pairs_on_top_grow_the_batch_by_the_sequences_they_add(tiny_model_dir, tmp_path):
+    config = load_config(None, [f"output_dir={tmp_path}", f"model_name_or_path={tiny_model_dir}",
+                                "train.batch_size=3", "train.packing=false", "train.seed=9"])  # fmt: skip
+    run = SelfPlayRun(config)
+    pair = {"prompt": "def f(x: int):\n    return x == 3\n\n", "completion": "def g():\n    return 3\n"}
+    rows = [pair | {"origin": "seed"}] * 2 + [pair | {"origin": "constructed"}] * 3
+    on_top = arm_settings(run, "self-play-added", rows, seed=1, steps=5)
+    assert (on_top.batch_size, on_top.seed, on_top.max_steps) == (round(3 * 5 / 2), 1, 5)
+    substituted = arm_settings(run, "self-play", rows, seed=1, steps=5)
+    assert substituted == dataclasses.replace(on_top, batch_size=3)
 
 
 @needs_p3
@@ -56,3 +69,10 @@ def test_two_arms_share_the_corpus_and_are_compared_per_puzzle(tiny_model_dir, t
     trained = json.loads((tmp_path / "run" / "packing-unisolated-seed0" / "checkpoint" / RESULT_FILE).read_text())
     assert trained["config"]["isolate_examples"] is False and trained["result"]["steps"] == 2
     assert third["self-play minus packing-unisolated, pass@2"]["whole"]["puzzles"] == 3
+
+    # own pairs on top: the batch the ablation reports is the one the checkpoint was trained with
+    fourth = ablation(SelfPlayRun(config, log=logged.append), tmp_path / "results", [0], steps=2,
+                      arms=("seeds-only", "self-play-added"), log=logged.append)  # fmt: skip
+    trained = json.loads((tmp_path / "run" / "self-play-added-seed0" / "checkpoint" / RESULT_FILE).read_text())
+    assert fourth["self-play-added"]["batch_size"] == [trained["config"]["batch_size"]]
+    assert fourth["seeds-only"]["batch_size"] == [2] and trained["result"]["steps"] == 2

@@ -23,6 +23,7 @@ from puzzleloop.train import (
     RESULT_FILE,
     PadCollator,
     pack_blocks,
+    sequence_count,
     tokenize_examples,
     train,
     training_arguments,
@@ -74,6 +75,15 @@ def test_packing_keeps_masks_and_pads_the_last_block() -> None:
     assert batch["input_ids"].tolist() == [[1, 2], [3, 0]]
     assert batch["labels"].tolist() == [[1, 2], [-100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1], [1, 0]]
+
+
+def test_sequence_count_is_what_training_builds(tokenizer) -> None:
+    examples = tokenize_examples(PROMPTS, COMPLETIONS, tokenizer, "solution")
+    for block_size in (7, 64, 100_000):
+        config = TrainConfig(block_size=block_size, loss_on="solution")
+        blocks = pack_blocks(examples, block_size, pad_id=0)["input_ids"]
+        assert sequence_count(PROMPTS, COMPLETIONS, tokenizer, config) == len(blocks)
+    assert sequence_count(PROMPTS, COMPLETIONS, tokenizer, TrainConfig(packing=False)) == len(PROMPTS)
 
 
 def test_isolated_packing_gives_each_example_the_logits_it_has_alone(tiny_model_dir: Path, tokenizer) -> None:

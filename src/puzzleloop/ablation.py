@@ -5,14 +5,15 @@
    (the run's own stages, resumable), with no training in between, so both arms draw on the same pairs.
 2. Each arm trains the start model for the same number of optimizer steps (`--steps`), once per training seed:
    `seeds-only` on the seed pairs, `self-play` on the seed pairs plus the model's own verified pairs (the run's
-   selection, its synthetic cap included).
+   selection, its synthetic cap included), which at a fixed batch take the place of some seed passes.
+   `self-play-added` trains on the same rows with the batch grown by the sequences the own pairs add, so the
+   seed pairs get the passes they get in seeds-only and the own pairs come on top (more compute per step).
 3. Each model is evaluated on the run's held-out set (p3-dev while choosing) with the run's eval settings.
 
 It writes results/<name>/per_puzzle.csv (arm,seed,puzzle,n,c), config.yaml (the run's), provenance.json (command,
-commit, versions, cores) and ablation.json: own pairs trained per seed, each arm's pass@k, and the paired
-bootstrap over puzzles of the difference, for the whole set and for
-its clean half (the classes in neither P3 split): the second arm named minus the first. Every step resumes: a
-finished model or evaluation is reused.
+commit, versions, cores) and ablation.json: own pairs trained and batch size per seed, each arm's pass@k, and the
+paired bootstrap over puzzles of the difference, for the whole set and for its clean half (the classes in neither
+P3 split): the second arm named minus the first. Every step resumes: a finished model or evaluation is reused.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from puzzleloop.cards import command_line
-from puzzleloop.config import config_to_yaml
+from puzzleloop.config import TrainConfig, config_to_yaml
 from puzzleloop.data import named_set
 from puzzleloop.evaluate import evaluate
 from puzzleloop.metrics import paired_difference
@@ -44,11 +45,15 @@ class Arm:
 
     own_pairs: bool
     train: dict[str, Any] = field(default_factory=dict)
+    # Own pairs added, not substituted: the batch grows by the share of sequences the own pairs add, so in the
+    # same steps the seed pairs get as many passes as in seeds-only (more compute per step, said so in the tables).
+    own_pairs_on_top: bool = False
 
 
 ARMS = {
     "seeds-only": Arm(own_pairs=False),
     "self-play": Arm(own_pairs=True),
+    "self-play-added": Arm(own_pairs=True, own_pairs_on_top=True),
     "packing-unisolated": Arm(own_pairs=True, train={"isolate_examples": False}),  # packed examples see each other
 }
 
@@ -59,16 +64,33 @@ def arm_rows(run: SelfPlayRun, arm: str) -> list[dict]:
     return rows if ARMS[arm].own_pairs else [row for row in rows if row["origin"] == "seed"]
 
 
-def trained_and_measured(run: SelfPlayRun, folder: Path, rows: list[dict], seed: int, steps: int, arm: str) -> dict:
-    """Train the start model on `rows` for `steps` steps with training seed `seed` and the arm's train settings
-    (reused when already saved), then evaluate it with the run's eval settings; results.json's contents."""
+def arm_settings(run: SelfPlayRun, arm: str, rows: list[dict], seed: int, steps: int) -> TrainConfig:
+    """The run's train settings for one arm: its training seed, `steps` steps, the arm's overrides, and for an arm
+    with own pairs on top a batch of round(batch x sequences of all rows / sequences of the seed rows)."""
+    settings = dataclasses.replace(run.config.train, seed=seed, max_steps=steps, **ARMS[arm].train)
+    if not ARMS[arm].own_pairs_on_top:
+        return settings
+    from puzzleloop.models import load_tokenizer
+    from puzzleloop.train import sequence_count
+
+    tokenizer = load_tokenizer(run.config.model_name_or_path)
+    seed_rows = [row for row in rows if row["origin"] == "seed"]
+    sequences = [
+        sequence_count([r["prompt"] for r in part], [r["completion"] for r in part], tokenizer, settings)
+        for part in (rows, seed_rows)
+    ]
+    return dataclasses.replace(settings, batch_size=max(1, round(settings.batch_size * sequences[0] / sequences[1])))
+
+
+def trained_and_measured(run: SelfPlayRun, folder: Path, rows: list[dict], settings: TrainConfig) -> dict:
+    """Train the start model on `rows` with `settings` (reused when already saved), then evaluate it with the
+    run's eval settings; results.json's contents."""
     from datasets import Dataset
 
     from puzzleloop.train import train
 
     checkpoint = folder / "checkpoint"
     if not (checkpoint / "config.json").is_file():
-        settings = dataclasses.replace(run.config.train, seed=seed, max_steps=steps, **ARMS[arm].train)
         train(run.config.model_name_or_path, Dataset.from_list(rows), checkpoint, settings)
     return evaluate(eval_config(run.context, str(checkpoint)), folder / "eval", judge=run.context.judge())
 
@@ -87,28 +109,38 @@ def ablation(
     for round_ in range(1, run.config.rounds + 1):
         run.collect(round_)
     table: list[dict[str, Any]] = []
-    own_pairs: dict[str, list[int]] = {arm: [] for arm in arms}
+    trained: dict[str, dict[str, list[int]]] = {arm: {"own_pairs_trained": [], "batch_size": []} for arm in arms}
     summary: dict[str, Any] = {}
     for seed in seeds:
         for arm in arms:
             rows = arm_rows(run, arm)
-            own_pairs[arm].append(sum(row["origin"] != "seed" for row in rows))
-            log(f"{arm}, training seed {seed}: {len(rows)} pairs, {own_pairs[arm][-1]} of the model's own making")
+            settings = arm_settings(run, arm, rows, seed, steps)
+            own = sum(row["origin"] != "seed" for row in rows)
+            trained[arm]["own_pairs_trained"].append(own)
+            trained[arm]["batch_size"].append(settings.batch_size)
+            log(
+                f"{arm}, training seed {seed}: {len(rows)} pairs, {own} of the model's own making, "
+                f"batch {settings.batch_size}"
+            )
             folder = Path(run.config.output_dir) / f"{arm}-seed{seed}"
-            results = trained_and_measured(run, folder, rows, seed, steps, arm)
+            results = trained_and_measured(run, folder, rows, settings)
             table += [
                 {"arm": arm, "seed": seed, "puzzle": puzzle, "n": results["n"], "c": c}
                 for puzzle, c in results["per_puzzle"].items()
             ]
-            summary = _summary(run, table, own_pairs, seeds, steps)
+            summary = _summary(run, table, trained, seeds, steps)
             _write(results_dir, table, summary, run)
     return summary
 
 
 def _summary(
-    run: SelfPlayRun, table: list[dict[str, Any]], own_pairs: dict[str, list[int]], seeds: Sequence[int], steps: int
+    run: SelfPlayRun,
+    table: list[dict[str, Any]],
+    trained: dict[str, dict[str, list[int]]],
+    seeds: Sequence[int],
+    steps: int,
 ) -> dict[str, Any]:
-    counts: dict[str, dict[str, list[tuple[int, int]]]] = {arm: {} for arm in own_pairs}
+    counts: dict[str, dict[str, list[tuple[int, int]]]] = {arm: {} for arm in trained}
     for row in table:
         counts[row["arm"]].setdefault(row["puzzle"], []).append((row["n"], row["c"]))
     k = max(run.config.eval.k)
@@ -118,9 +150,9 @@ def _summary(
         "n": run.config.eval.n,
         "steps": steps,
         "seeds_planned": list(seeds),
-        **{arm: {"own_pairs_trained": pairs} for arm, pairs in own_pairs.items()},
+        **trained,
     }
-    names = list(own_pairs)
+    names = list(trained)
     first, second = (counts.get(arm, {}) for arm in names[:2]) if len(names) >= 2 else ({}, {})
     if first and second:
         train_classes = {i.name.rsplit(":", 1)[0] for i in named_set("p3-train155", run.config.p3_dir)}

@@ -13,6 +13,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -142,23 +144,43 @@ def load_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer ready for batched sampling (left padding, a pad token, eval mode)."""
     target = resolve_device(device)
-    source: str | Path = default_model_dir() if name_or_path == DEFAULT_MODEL else name_or_path
-    local = Path(source).expanduser()
-    if local.exists():
-        if not is_checkpoint(local):
-            raise ModelError(f"{local}: not a model checkpoint (needs config.json and *.safetensors or *.bin)")
-        source = local
-    try:
+    source = _model_source(name_or_path)
+    with _loading(name_or_path):
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for(target))
-    except (OSError, ValueError, KeyError) as exc:  # a missing or damaged file shows as any of these
-        raise ModelError(
-            f"cannot load model {name_or_path!r}: not {DEFAULT_MODEL!r}, a readable checkpoint folder or a "
-            f"reachable hub id ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from exc
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(target)
     model.eval()
     return model, tokenizer
+
+
+def load_tokenizer(name_or_path: str = DEFAULT_MODEL) -> PreTrainedTokenizerBase:
+    """The model's tokenizer alone (e.g. to count training tokens without loading the weights)."""
+    source = _model_source(name_or_path)
+    with _loading(name_or_path):
+        return AutoTokenizer.from_pretrained(source)
+
+
+def _model_source(name_or_path: str) -> str | Path:
+    """Where to load from: the default's converted checkpoint, a local checkpoint folder, or a hub id."""
+    source: str | Path = default_model_dir() if name_or_path == DEFAULT_MODEL else name_or_path
+    local = Path(source).expanduser()
+    if local.exists():
+        if not is_checkpoint(local):
+            raise ModelError(f"{local}: not a model checkpoint (needs config.json and *.safetensors or *.bin)")
+        return local
+    return source
+
+
+@contextmanager
+def _loading(name_or_path: str) -> Iterator[None]:
+    """Turn the errors a missing or damaged model shows as (any of these) into one ModelError that says so."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(
+            f"cannot load model {name_or_path!r}: not {DEFAULT_MODEL!r}, a readable checkpoint folder or a "
+            f"reachable hub id ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc

@@ -132,6 +132,16 @@ def truncate_examples(examples: Sequence[Example], block_size: int) -> dict[str,
     }
 
 
+def sequence_count(
+    prompts: Sequence[str], completions: Sequence[str], tokenizer: PreTrainedTokenizerBase, config: TrainConfig
+) -> int:
+    """How many training sequences `train` makes of these rows: packed blocks, or one per example."""
+    examples = tokenize_examples(prompts, completions, tokenizer, config.loss_on)
+    if not config.packing:
+        return len(examples)
+    return -(-sum(len(ids) for ids, _ in examples) // config.block_size)  # the last block is padded
+
+
 class PadCollator:
     """Right-pads a batch to its longest sequence: pad id in inputs, -100 in labels, 0 in the mask and positions."""
 
