@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sandbox import Judge, Output
 
 from puzzleloop.filters import Proposal
-from puzzleloop.prompts import PROMPT_HEADER, ProposePrompt, SeedExample
+from puzzleloop.prompts import ProposePrompt, SeedExample, prompt_ending_open
 from puzzleloop.puzzles import PuzzleError, parse_function, parse_puzzle, rename_function, solution_header
 
 TARGET = "target"  # the parameter a constructed puzzle's output is bound to
@@ -248,8 +248,7 @@ def abduction_prompt(
         f"{rename_function(e.program, f'f{i}').strip()}\n\nassert f{i}({e.input}) == {e.output}"
         for i, e in enumerate(chosen, start=1)
     ]
-    next_name = f"f{len(chosen) + 1}"
-    text = PROMPT_HEADER + "\n\n".join(blocks) + f"\n\ndef {next_name}({opening}"
+    text, next_name = prompt_ending_open(blocks, opening)
     return ProposePrompt(text, tuple(e.name for e in chosen), next_name, opening=opening)
 
 

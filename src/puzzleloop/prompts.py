@@ -94,9 +94,19 @@ def propose_prompt(
         if with_solution:
             block += f"\n\n{rename_function(seed.sol, f'g{i}').strip()}\n\nassert f{i}(g{i}())"
         blocks.append(block)
-    next_name = f"f{len(chosen) + 1}"
-    text = PROMPT_HEADER + "\n\n".join(blocks) + f"\n\ndef {next_name}("
+    text, next_name = prompt_ending_open(blocks)
     return ProposePrompt(text, tuple(s.name for s in chosen), next_name, with_solution)
+
+
+def prompt_ending_open(blocks: Sequence[str], opening: str = "") -> tuple[str, str]:
+    """A propose prompt of numbered example blocks f1..fk, and the name f{k+1} of the function it leaves open."""
+    next_name = f"f{len(blocks) + 1}"
+    return PROMPT_HEADER + "\n\n".join(blocks) + "\n\n" + open_header(next_name, opening), next_name
+
+
+def open_header(next_name: str, opening: str = "") -> str:
+    """The unfinished first line a propose prompt ends with, which its completion continues."""
+    return f"def {next_name}({opening}"
 
 
 def proposal_from_completion(next_name: str, completion: str, with_solution: bool) -> tuple[str, str | None]:
@@ -105,7 +115,7 @@ def proposal_from_completion(next_name: str, completion: str, with_solution: boo
 
     The puzzle is renamed `sat` when it is one function, else kept as written (the filters count what is wrong).
     """
-    text, solution = f"def {next_name}({completion}", None
+    text, solution = open_header(next_name) + completion, None
     split = FUNCTION_END.search(text) if with_solution else None
     if split is not None:
         text, rest = text[: split.start()].rstrip(), cut_at_function_end(text[split.start() + 1 :])

@@ -12,7 +12,7 @@ from puzzleloop.construct import constructed_proposals
 from puzzleloop.corpus import PuzzleRecord
 from puzzleloop.files import write_json_atomic
 from puzzleloop.filters import FilterResult, Proposal, filter_proposals
-from puzzleloop.prompts import proposal_from_completion
+from puzzleloop.prompts import open_header, proposal_from_completion
 from puzzleloop.stages.context import RunContext, StageResult
 from puzzleloop.stages.proposing import proposal_rows, proposer
 
@@ -35,8 +35,8 @@ def run(context: RunContext, round_: int) -> FilterReport:
     if config.propose.mode == "abduction":
         proposals, removed = constructed_proposals(
             (
-                (f"def {row['next_name']}({row['opening']}{row['completion']}", row["next_name"], tuple(row["seeds"]))
-                for row in rows
+                (open_header(r["next_name"], r["opening"]) + r["completion"], r["next_name"], tuple(r["seeds"]))
+                for r in rows
             ),
             context.judges(),
             max_source_chars=config.filter.max_source_chars,
