@@ -4,13 +4,19 @@ per-puzzle tables and the paired comparison, resumed without retraining."""
 import csv
 import dataclasses
 import json
+import subprocess
+import sys
+from pathlib import Path
 
-from tests.helpers import inject_round_one_programs, needs_p3
+import pytest
+from tests.helpers import P3_PUZZLES, inject_round_one_programs, needs_p3
 
-from puzzleloop.ablation import ablation, arm_settings
+from puzzleloop.ablation import ablation, arm_settings, read_arm_counts
 from puzzleloop.config import load_config
 from puzzleloop.rounds import SelfPlayRun
 from puzzleloop.train import RESULT_FILE
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_own_pairs_on_top_grow_the_batch_by_the_sequences_they_add(tiny_model_dir, tmp_path):
@@ -76,3 +82,39 @@ def test_two_arms_share_the_corpus_and_are_compared_per_puzzle(tiny_model_dir, t
     trained = json.loads((tmp_path / "run" / "self-play-added-seed0" / "checkpoint" / RESULT_FILE).read_text())
     assert fourth["self-play-added"]["batch_size"] == [trained["config"]["batch_size"]]
     assert fourth["seeds-only"]["batch_size"] == [2] and trained["result"]["steps"] == 2
+
+
+def _write_per_puzzle(path: Path, rows: list[tuple[str, int, str, int, int]]) -> None:
+    path.mkdir(parents=True)
+    with open(path / "per_puzzle.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arm", "seed", "puzzle", "n", "c"])
+        writer.writerows(rows)
+
+
+def test_recorded_arms_are_read_per_seed_and_a_missing_arm_names_the_file(tmp_path):
+    _write_per_puzzle(tmp_path / "a", [("seeds-only", 0, "P:0", 8, 1), ("seeds-only", 1, "P:0", 8, 0),
+                                       ("self-play", 0, "P:0", 8, 3)])  # fmt: skip
+    table = tmp_path / "a" / "per_puzzle.csv"
+    assert read_arm_counts(table, "seeds-only") == {"P:0": [(8, 1), (8, 0)]}
+    assert read_arm_counts(table, "seeds-only", seeds=[1]) == {"P:0": [(8, 0)]}
+    with pytest.raises(ValueError, match=r"per_puzzle.csv: no row of arm 'self-play' with a training seed in \[1\]"):
+        read_arm_counts(table, "self-play", seeds=[1])
+
+
+@needs_p3
+def test_arms_of_two_results_folders_are_compared_by_half(tmp_path):
+    """scripts/compare_arms.py: a control in one folder, an arm in another, paired over the puzzles of both; a
+    train class's instance counts in the train-class half, a class in neither split in the clean half."""
+    train_class, clean_class = "Study_1:1", "RemoveVowels:0"  # Study_1 is a P3 train class, RemoveVowels in neither
+    _write_per_puzzle(
+        tmp_path / "control", [("seeds-only", s, p, 8, 0) for s in (0, 1) for p in (train_class, clean_class)]
+    )
+    _write_per_puzzle(tmp_path / "arm", [("self-play", 0, train_class, 8, 8), ("self-play", 0, clean_class, 8, 0)])
+    command = [sys.executable, str(REPO / "scripts" / "compare_arms.py"), str(tmp_path / "control"), "seeds-only",
+               str(tmp_path / "arm"), "self-play", "--k", "8", "--p3-dir", str(P3_PUZZLES.parent)]  # fmt: skip
+    printed = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    halves = printed["arm/self-play minus control/seeds-only, pass@8"]
+    assert halves["whole"]["puzzles"] == 2 and halves["whole"]["difference"] == 0.5
+    assert halves["train-class half"]["difference"] == 1.0 and halves["train-class half"]["puzzles"] == 1
+    assert halves["clean half"]["difference"] == 0.0 and halves["clean half"]["puzzles"] == 1

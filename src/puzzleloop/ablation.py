@@ -12,8 +12,10 @@
 
 It writes results/<name>/per_puzzle.csv (arm,seed,puzzle,n,c), config.yaml (the run's), provenance.json (command,
 commit, versions, cores) and ablation.json: own pairs trained and batch size per seed, each arm's pass@k, and the
-paired bootstrap over puzzles of the difference, for the whole set and for its clean half (the classes in neither
-P3 split): the second arm named minus the first. Every step resumes: a finished model or evaluation is reused.
+paired bootstrap over puzzles of the difference, for the whole set, its clean half (the classes in neither P3 split)
+and its train-class half: the second arm named minus the first. Every step resumes: a finished model or evaluation
+is reused. Arms recorded in different results folders (a control measured once, reused) are compared the same way
+by scripts/compare_arms.py.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import csv
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Any
 
 from puzzleloop.cards import command_line
 from puzzleloop.config import TrainConfig, config_to_yaml
-from puzzleloop.data import named_set
+from puzzleloop.data import class_of, named_set
 from puzzleloop.evaluate import evaluate
 from puzzleloop.metrics import paired_difference
 from puzzleloop.provenance import provenance
@@ -140,9 +142,6 @@ def _summary(
     seeds: Sequence[int],
     steps: int,
 ) -> dict[str, Any]:
-    counts: dict[str, dict[str, list[tuple[int, int]]]] = {arm: {} for arm in trained}
-    for row in table:
-        counts[row["arm"]].setdefault(row["puzzle"], []).append((row["n"], row["c"]))
     k = max(run.config.eval.k)
     summary: dict[str, Any] = {
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -152,18 +151,54 @@ def _summary(
         "seeds_planned": list(seeds),
         **trained,
     }
-    names = list(trained)
-    first, second = (counts.get(arm, {}) for arm in names[:2]) if len(names) >= 2 else ({}, {})
+    arms = list(trained)
+    first, second = (arm_counts(table, arm) for arm in arms[:2]) if len(arms) >= 2 else ({}, {})
     if first and second:
-        train_classes = {i.name.rsplit(":", 1)[0] for i in named_set("p3-train155", run.config.p3_dir)}
-        clean = {p for p in first if p.rsplit(":", 1)[0] not in train_classes}
-        halves = {"whole": set(first), "clean half": clean}
-        summary[f"{names[1]} minus {names[0]}, pass@{k}"] = {
-            name: paired_difference({p: first[p] for p in names}, {p: second[p] for p in names if p in second}, k)
-            for name, names in halves.items()
-            if names
-        }
+        summary[f"{arms[1]} minus {arms[0]}, pass@{k}"] = paired_by_half(first, second, k, run.config.p3_dir)
     return summary
+
+
+def arm_counts(table: Iterable[Mapping[str, Any]], arm: str) -> dict[str, list[tuple[int, int]]]:
+    """One arm's (n, c) per puzzle, one per training seed, from per_puzzle.csv's rows (`arm,seed,puzzle,n,c`)."""
+    counts: dict[str, list[tuple[int, int]]] = {}
+    for row in table:
+        if row["arm"] == arm:
+            counts.setdefault(row["puzzle"], []).append((int(row["n"]), int(row["c"])))
+    return counts
+
+
+def paired_by_half(
+    first: Mapping[str, Sequence[tuple[int, int]]],
+    second: Mapping[str, Sequence[tuple[int, int]]],
+    k: int,
+    p3_dir: str | Path | None = None,
+) -> dict[str, dict[str, object]]:
+    """second minus first (metrics.paired_difference) over the whole set and its two halves: the clean half (classes
+    in neither P3 split, which no seed pair teaches) and the train-class half (classes of the seed pairs), since own
+    pairs and more seed passes have so far pulled the two halves in opposite directions."""
+    train_classes = {class_of(i.name) for i in named_set("p3-train155", p3_dir)}
+    clean = {p for p in first if class_of(p) not in train_classes}
+    halves = {"whole": set(first), "clean half": clean, "train-class half": set(first) - clean}
+    return {
+        half: paired_difference({p: first[p] for p in puzzles}, {p: second[p] for p in puzzles if p in second}, k)
+        for half, puzzles in halves.items()
+        if puzzles
+    }
+
+
+def read_arm_counts(
+    per_puzzle_csv: Path, arm: str, seeds: Iterable[int] | None = None
+) -> dict[str, list[tuple[int, int]]]:
+    """arm_counts of one arm (of these training seeds, or all) in a results folder's per_puzzle.csv; a clear error
+    naming the file when it holds no such row."""
+    wanted = None if seeds is None else {int(seed) for seed in seeds}
+    with open(per_puzzle_csv, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if wanted is None or int(row["seed"]) in wanted]
+    counts = arm_counts(rows, arm)
+    if not counts:
+        chosen = "" if wanted is None else f" with a training seed in {sorted(wanted)}"
+        raise ValueError(f"{per_puzzle_csv}: no row of arm {arm!r}{chosen}")
+    return counts
 
 
 def _write(folder: Path, table: list[dict[str, Any]], summary: dict[str, Any], run: SelfPlayRun) -> None:

@@ -244,7 +244,8 @@ def load_split(path: str | Path | None = None) -> dict[str, list[str]]:
     return {key: list(names) for key, names in data.items()}
 
 
-def _class_of(instance_name: str) -> str:
+def class_of(instance_name: str) -> str:
+    """A P3 puzzle class from an instance name (`Class:index`), the unit P3's splits are made of."""
     return instance_name.rsplit(":", 1)[0]
 
 
@@ -264,7 +265,7 @@ def named_set(name: str, path: str | Path | None = None) -> list[P3Instance]:
     else:
         by_class: dict[str, list[str]] = {}
         for instance in instances:
-            by_class.setdefault(_class_of(instance.name), []).append(instance.name)
+            by_class.setdefault(class_of(instance.name), []).append(instance.name)
         split = load_split(folder)
         classes = split["train" if name in ("p3-train155", "p3-dev", "p3-train-rest") else "test"]
         missing = [c for c in classes if c not in by_class]
@@ -276,7 +277,7 @@ def named_set(name: str, path: str | Path | None = None) -> list[P3Instance]:
             # test228's size range: a few later instances carry inputs of thousands of lines
             later = {c: [n for n in by_class[c][1:] if len(sats[n]) <= longest_test] for c in classes}
             if name == "p3-dev":
-                in_split = set(split["train"]) | set(split["test"]) | {_class_of(n) for n in TUTORIAL_NAMES}
+                in_split = set(split["train"]) | set(split["test"]) | {class_of(n) for n in TUTORIAL_NAMES}
                 wanted = [n for c, names in by_class.items() if c not in in_split for n in names]
                 wanted += [n for c in classes for n in later[c][:1]]
             else:
