@@ -132,6 +132,18 @@ def test_python_dash_m_puzzleloop_is_the_command_line() -> None:
     assert done.returncode == 0 and done.stdout.startswith("puzzleloop ")
 
 
+def test_the_recorded_command_is_the_one_typed_not_a_path_of_this_machine(monkeypatch) -> None:
+    from puzzleloop.cards import command_line
+
+    monkeypatch.setattr(sys, "executable", "/opt/python/bin/python3")
+    monkeypatch.setattr(sys, "argv", ["/home/me/src/puzzleloop/__main__.py", "record", "runs/a b"])
+    monkeypatch.setattr(sys, "orig_argv", ["python3", "-m", "puzzleloop", "record", "runs/a b"])
+    assert command_line() == "python3 -m puzzleloop record 'runs/a b'"
+    monkeypatch.setattr(sys, "argv", ["/home/me/.venv/bin/puzzleloop", "run", "c.yaml"])
+    monkeypatch.setattr(sys, "orig_argv", ["/opt/python/bin/python3", "/home/me/.venv/bin/puzzleloop", "run", "c.yaml"])
+    assert command_line() == "puzzleloop run c.yaml"
+
+
 def test_a_run_folder_is_compared_by_its_settings_not_its_text(tmp_path) -> None:
     """A run folder frozen in the flat sampling layout holds the same settings; a changed one is named."""
     from puzzleloop.rounds import prepare_run

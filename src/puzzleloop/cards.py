@@ -28,10 +28,12 @@ class HubError(RuntimeError):
 
 
 def command_line() -> str:
-    """The command this process runs, as the user typed it (`puzzleloop ...` for the console script)."""
+    """The command this process runs, as the user typed it: `puzzleloop ...` for the console script, else the
+    interpreter's name and its own arguments (`python -m puzzleloop ...`, not the path of `__main__.py` that
+    sys.argv holds), so a card or record names no folder of the machine that wrote it."""
     if Path(sys.argv[0]).name == "puzzleloop":
         return shlex.join(["puzzleloop", *sys.argv[1:]])
-    return shlex.join([Path(sys.executable).name, *sys.argv])
+    return shlex.join([Path(sys.executable).name, *sys.orig_argv[1:]])
 
 
 def _percent(value: float) -> str:
