@@ -4,6 +4,7 @@ per-puzzle tables and the paired comparison, resumed without retraining."""
 import csv
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from tests.helpers import P3_PUZZLES, inject_round_one_programs, needs_p3
 
 from puzzleloop.ablation import ablation, arm_settings, read_arm_counts
-from puzzleloop.config import load_config
+from puzzleloop.config import ConfigError, load_config
 from puzzleloop.rounds import SelfPlayRun
 from puzzleloop.train import RESULT_FILE
 
@@ -82,6 +83,19 @@ def test_two_arms_share_the_corpus_and_are_compared_per_puzzle(tiny_model_dir, t
     trained = json.loads((tmp_path / "run" / "self-play-added-seed0" / "checkpoint" / RESULT_FILE).read_text())
     assert fourth["self-play-added"]["batch_size"] == [trained["config"]["batch_size"]]
     assert fourth["seeds-only"]["batch_size"] == [2] and trained["result"]["steps"] == 2
+
+    # a new machine: the run folder is gone, the results folder is not; the corpus is collected again, and a model
+    # the tables record for the same rows is not trained again
+    shutil.rmtree(tmp_path / "run")
+    inject_round_one_programs(config)
+    fifth = ablation(SelfPlayRun(config, log=logged.append), tmp_path / "results", [0], steps=2,
+                     arms=("seeds-only", "self-play-added"), log=logged.append)  # fmt: skip
+    assert not list((tmp_path / "run").glob("*-seed0"))
+    assert {k: v for k, v in fifth.items() if k != "recorded_at"} == {
+        k: v for k, v in fourth.items() if k != "recorded_at"
+    }
+    with pytest.raises(ConfigError, match=r"results holds an ablation with other settings \(steps: 2 -> 3\)"):
+        ablation(SelfPlayRun(config, log=logged.append), tmp_path / "results", [0], steps=3, log=logged.append)
 
 
 def _write_per_puzzle(path: Path, rows: list[tuple[str, int, str, int, int]]) -> None:

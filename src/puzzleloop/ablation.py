@@ -11,17 +11,22 @@
 3. Each model is evaluated on the run's held-out set (p3-dev while choosing) with the run's eval settings.
 
 It writes results/<name>/per_puzzle.csv (arm,seed,puzzle,n,c), config.yaml (the run's), provenance.json (command,
-commit, versions, cores) and ablation.json: own pairs trained and batch size per seed, each arm's pass@k, and the
-paired bootstrap over puzzles of the difference, for the whole set, its clean half (the classes in neither P3 split)
-and its train-class half: the second arm named minus the first. Every step resumes: a finished model or evaluation
-is reused. Arms recorded in different results folders (a control measured once, reused) are compared the same way
-by scripts/compare_arms.py.
+commit, versions, cores) and ablation.json: own pairs trained, batch size and the training rows' sha256 per seed,
+each arm's pass@k, and the paired bootstrap over puzzles of the difference for the whole set, its clean half (the
+classes in neither P3 split) and its train-class half: the second arm named minus the first.
+
+Every step resumes: a finished model or evaluation is reused, and so is a measurement the results folder records
+for the same training rows (by sha256), steps and batch where the run folder is gone, so an ablation longer than
+one machine's life goes on elsewhere: the corpus is collected again (deterministic on one kind of machine) and only
+the seeds not yet measured are trained. Arms recorded in different results folders (a control measured once,
+reused) are compared the same way by scripts/compare_arms.py.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,12 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from puzzleloop.cards import command_line
-from puzzleloop.config import TrainConfig, config_to_yaml
+from puzzleloop.config import ConfigError, TrainConfig, config_to_yaml, load_config
 from puzzleloop.data import class_of, named_set
 from puzzleloop.evaluate import evaluate
 from puzzleloop.metrics import paired_difference
 from puzzleloop.provenance import provenance
-from puzzleloop.rounds import SelfPlayRun
+from puzzleloop.rounds import SelfPlayRun, changed_settings
 from puzzleloop.selection import select_training_set
 from puzzleloop.stages.evaluating import eval_config
 
@@ -106,39 +111,105 @@ def ablation(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Collect the corpus, then train and measure every (seed, arm), rewriting the tables after each one so an
-    interrupted ablation keeps what it measured. Returns ablation.json's contents."""
+    interrupted ablation keeps what it measured. A (seed, arm) that results_dir already records for the same
+    training rows, steps and batch is not trained again, even where the run folder is gone (a new machine: the
+    corpus is collected again and its rows compared by digest). Returns ablation.json's contents."""
+    earlier = recorded_measurements(results_dir, run, steps)
     run.seed()
     for round_ in range(1, run.config.rounds + 1):
         run.collect(round_)
     table: list[dict[str, Any]] = []
-    trained: dict[str, dict[str, list[int]]] = {arm: {"own_pairs_trained": [], "batch_size": []} for arm in arms}
+    trained: dict[str, dict[str, list]] = {
+        arm: {"own_pairs_trained": [], "batch_size": [], "rows_sha256": []} for arm in arms
+    }
     summary: dict[str, Any] = {}
     for seed in seeds:
         for arm in arms:
             rows = arm_rows(run, arm)
             settings = arm_settings(run, arm, rows, seed, steps)
-            own = sum(row["origin"] != "seed" for row in rows)
-            trained[arm]["own_pairs_trained"].append(own)
-            trained[arm]["batch_size"].append(settings.batch_size)
+            own, digest = sum(row["origin"] != "seed" for row in rows), rows_digest(rows)
+            for key, value in zip(trained[arm], (own, settings.batch_size, digest), strict=True):
+                trained[arm][key].append(value)
             log(
                 f"{arm}, training seed {seed}: {len(rows)} pairs, {own} of the model's own making, "
                 f"batch {settings.batch_size}"
             )
-            folder = Path(run.config.output_dir) / f"{arm}-seed{seed}"
-            results = trained_and_measured(run, folder, rows, settings)
+            recorded = earlier.get((arm, seed))
+            if recorded is not None and recorded.matches(digest, settings.batch_size):
+                log(f"{arm}, training seed {seed}: measured before on the same rows ({results_dir}), not retrained")
+                per_puzzle = recorded.per_puzzle
+            else:
+                if recorded is not None:
+                    log(f"{arm}, training seed {seed}: {results_dir} measured it on other rows or another batch; "
+                        "trained again, and the tables will hold this run's measurement")  # fmt: skip
+                folder = Path(run.config.output_dir) / f"{arm}-seed{seed}"
+                results = trained_and_measured(run, folder, rows, settings)
+                per_puzzle = {puzzle: (results["n"], c) for puzzle, c in results["per_puzzle"].items()}
             table += [
-                {"arm": arm, "seed": seed, "puzzle": puzzle, "n": results["n"], "c": c}
-                for puzzle, c in results["per_puzzle"].items()
+                {"arm": arm, "seed": seed, "puzzle": puzzle, "n": n, "c": c} for puzzle, (n, c) in per_puzzle.items()
             ]
             summary = _summary(run, table, trained, seeds, steps)
             _write(results_dir, table, summary, run)
     return summary
 
 
+def rows_digest(rows: Sequence[Mapping[str, Any]]) -> str:
+    """sha256 of the training rows as training reads them (prompt and completion, in order): two machines that
+    collected the same corpus give the same digest, so a measurement recorded on one stands for the other."""
+    text = json.dumps([[row["prompt"], row["completion"]] for row in rows], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordedMeasurement:
+    """One (arm, seed) as results/<name>/ records it: what it trained on and its per-puzzle (n, c)."""
+
+    rows_sha256: str
+    batch_size: int
+    per_puzzle: dict[str, tuple[int, int]]
+
+    def matches(self, rows_sha256: str, batch_size: int) -> bool:
+        return (self.rows_sha256, self.batch_size) == (rows_sha256, batch_size)
+
+
+def recorded_measurements(
+    results_dir: Path, run: SelfPlayRun, steps: int
+) -> dict[tuple[str, int], RecordedMeasurement]:
+    """The measurements results_dir records with their training rows' digest (tables written before digests were
+    recorded give none). Tables of other settings or steps are an error, not overwritten: they are another
+    ablation's, under the same name."""
+    summary_file, table_file = results_dir / "ablation.json", results_dir / "per_puzzle.csv"
+    if not (summary_file.is_file() and table_file.is_file()):
+        return {}
+    recorded_config = load_config(results_dir / "config.yaml")
+    summary = json.loads(summary_file.read_text())
+    changed = changed_settings(recorded_config, run.config)
+    if summary.get("steps") != steps:
+        changed = ", ".join(filter(None, [changed, f"steps: {summary.get('steps')!r} -> {steps!r}"]))
+    if changed:
+        raise ConfigError(f"{results_dir} holds an ablation with other settings ({changed}); choose another --name")
+    with open(table_file, newline="") as handle:
+        table = list(csv.DictReader(handle))
+    measurements = {}
+    for arm, record in summary.items():
+        if not (isinstance(record, dict) and "rows_sha256" in record):
+            continue
+        # each list holds one entry per seed measured, in the order of seeds_planned (an interrupted run: fewer)
+        measured = zip(summary["seeds_planned"], record["rows_sha256"], record["batch_size"], strict=False)
+        for seed, digest, batch in measured:
+            counts = {
+                row["puzzle"]: (int(row["n"]), int(row["c"]))
+                for row in table
+                if row["arm"] == arm and int(row["seed"]) == seed
+            }
+            measurements[(arm, seed)] = RecordedMeasurement(digest, batch, counts)
+    return measurements
+
+
 def _summary(
     run: SelfPlayRun,
     table: list[dict[str, Any]],
-    trained: dict[str, dict[str, list[int]]],
+    trained: dict[str, dict[str, list]],
     seeds: Sequence[int],
     steps: int,
 ) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
                 "would redo them from nothing, so restore the file or start a new --output-dir"
             )
         config = load_config(frozen, overrides)
-        if overrides and (changed := _changed_settings(load_config(frozen), config)):
+        if overrides and (changed := changed_settings(load_config(frozen), config)):
             raise ConfigError(
                 f"{frozen}: --resume continues a run with its frozen settings, so --set cannot change "
                 f"them ({changed}); start a new run in another --output-dir"
@@ -76,7 +76,7 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
         config = load_config(config_path, overrides + ([f"output_dir={output_dir}"] if output_dir else []))
         frozen = RunLayout(Path(config.output_dir)).config
         # compared as settings, not text: a frozen config of an earlier layout holds the same settings
-        if frozen.exists() and (changed := _changed_settings(load_config(frozen), config)):
+        if frozen.exists() and (changed := changed_settings(load_config(frozen), config)):
             raise ConfigError(
                 f"{frozen.parent} already holds a run with other settings ({changed}): add --resume to continue "
                 "it, or choose another --output-dir"
@@ -93,7 +93,7 @@ def prepare_run(config_path: Path | None, output_dir: str | None, overrides: lis
     return config
 
 
-def _changed_settings(old: RunConfig, new: RunConfig) -> str:
+def changed_settings(old: RunConfig, new: RunConfig) -> str:
     """`key: old -> new` for each setting that differs, dotted for sections."""
     before, after = flatten(dataclasses.asdict(old), "."), flatten(dataclasses.asdict(new), ".")
     keys = list(after) + [key for key in before if key not in after]
