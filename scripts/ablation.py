@@ -15,7 +15,7 @@ from pathlib import Path
 
 from puzzleloop.ablation import ARMS, ablation
 from puzzleloop.arguments import positive_int
-from puzzleloop.cli import restart_with_fast_malloc
+from puzzleloop.cli import restart_with_fast_malloc, user_errors
 from puzzleloop.rounds import SelfPlayRun, prepare_run
 
 
@@ -37,4 +37,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except user_errors() as error:
+        raise SystemExit(f"ablation.py: error: {error}") from None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from puzzleloop.ablation import paired_by_half, read_arm_counts
 from puzzleloop.arguments import positive_int
+from puzzleloop.cli import user_errors
 
 
 def main() -> None:
@@ -36,4 +37,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except user_errors() as error:
+        raise SystemExit(f"compare_arms.py: error: {error}") from None

@@ -14,6 +14,7 @@ from tests.helpers import P3_PUZZLES, inject_round_one_programs, needs_p3
 
 from puzzleloop.ablation import ablation, arm_settings, read_arm_counts
 from puzzleloop.config import ConfigError, load_config
+from puzzleloop.data import DataError
 from puzzleloop.rounds import SelfPlayRun
 from puzzleloop.train import RESULT_FILE
 
@@ -114,6 +115,8 @@ def test_recorded_arms_are_read_per_seed_and_a_missing_arm_names_the_file(tmp_pa
     assert read_arm_counts(table, "seeds-only", seeds=[1]) == {"P:0": [(8, 0)]}
     with pytest.raises(ValueError, match=r"per_puzzle.csv: no row of arm 'self-play' with a training seed in \[1\]"):
         read_arm_counts(table, "self-play", seeds=[1])
+    with pytest.raises(DataError, match=r"b/per_puzzle.csv: no such file"):
+        read_arm_counts(tmp_path / "b" / "per_puzzle.csv", "self-play")
 
 
 @needs_p3

@@ -37,7 +37,7 @@ from typing import Any
 
 from puzzleloop.cards import command_line
 from puzzleloop.config import ConfigError, TrainConfig, config_to_yaml, load_config
-from puzzleloop.data import class_of, named_set
+from puzzleloop.data import DataError, class_of, named_set
 from puzzleloop.evaluate import evaluate
 from puzzleloop.metrics import paired_difference
 from puzzleloop.provenance import provenance
@@ -262,13 +262,15 @@ def read_arm_counts(
 ) -> dict[str, list[tuple[int, int]]]:
     """arm_counts of one arm (of these training seeds, or all) in a results folder's per_puzzle.csv; a clear error
     naming the file when it holds no such row."""
+    if not per_puzzle_csv.is_file():
+        raise DataError(f"{per_puzzle_csv}: no such file (an ablation's results folder holds one)")
     wanted = None if seeds is None else {int(seed) for seed in seeds}
     with open(per_puzzle_csv, newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if wanted is None or int(row["seed"]) in wanted]
     counts = arm_counts(rows, arm)
     if not counts:
         chosen = "" if wanted is None else f" with a training seed in {sorted(wanted)}"
-        raise ValueError(f"{per_puzzle_csv}: no row of arm {arm!r}{chosen}")
+        raise DataError(f"{per_puzzle_csv}: no row of arm {arm!r}{chosen}")
     return counts
 
 

@@ -137,10 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is None:
-        restart_with_fast_malloc()
-    args = build_parser().parse_args(argv)
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean bad input or a damaged file (each names the file, line or field): a command prints them
+    as one line, not a traceback. Imported here, as the modules they come from are slow to import."""
     from puzzleloop.cards import HubError
     from puzzleloop.config import ConfigError
     from puzzleloop.corpus import CorpusError
@@ -154,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     from puzzleloop.record import RecordError
     from puzzleloop.verify import VerifyError
 
-    try:
-        return args.handler(args)
-    except (
+    return (
         ConfigError,
         CorpusError,
         DamagedFileError,
@@ -169,7 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         RunFolderError,
         SamplesError,
         VerifyError,
-    ) as error:
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        restart_with_fast_malloc()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except user_errors() as error:
         print(f"puzzleloop {args.command}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as other tools do
